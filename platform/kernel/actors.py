@@ -1,0 +1,30 @@
+"""Who is acting: a signed-in user, an API client, a deputy, or the system itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The identity every service call and history entry is attributed to.
+
+    `on_behalf_of` is set when a deputy acts for someone (delegation); history then reads
+    "deputy on behalf of delegator".
+    """
+
+    user_id: int | None
+    label: str
+    on_behalf_of: int | None = None
+    superuser: bool = False
+    roles: frozenset[str] = field(default_factory=frozenset)
+    session_id: int | None = None
+    locale: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None or self is SYSTEM
+
+
+ANONYMOUS = Actor(user_id=None, label="anonymous")
+SYSTEM = Actor(user_id=None, label="system", superuser=True)

@@ -1,0 +1,139 @@
+"""History per record and as a site-wide timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import strawberry
+from openitsm.kernel.audit.models import AuditChange, AuditEvent
+from openitsm.kernel.errors import Forbidden
+from openitsm.kernel.graphql.connection import Connection, PageRequest, SortKey, paginate
+from openitsm.kernel.graphql.context import Context
+from openitsm.kernel.graphql.nodes import ModelNode, children_loader
+from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
+from sqlalchemy import select
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+
+@strawberry.enum
+class AuditAction(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@strawberry.type
+class FieldChange:
+    field: str
+    old_value: JSON | None
+    new_value: JSON | None
+
+
+@strawberry.type(name="AuditEvent", description="One step in a record's history.")
+class AuditEventType(ModelNode):
+    __model__ = AuditEvent
+
+    at: dt.datetime
+    actor_id: int | None
+    actor_label: str
+    on_behalf_of_id: int | None = strawberry.field(
+        description="Set when a deputy acted for this user."
+    )
+    request_id: str | None
+
+    @strawberry.field
+    def action(self, root: strawberry.Parent[AuditEvent]) -> AuditAction:
+        return AuditAction(root.action)
+
+    @strawberry.field
+    def record(self, root: strawberry.Parent[AuditEvent]) -> RecordReference:
+        return RecordReference(kind=root.record_kind, record_id=root.record_id)
+
+    @strawberry.field
+    async def changes(
+        self, root: strawberry.Parent[AuditEvent], info: Info[Context, Any]
+    ) -> list[FieldChange]:
+        rows = await children_loader(
+            info.context, AuditChange, "event_id", order_by=(AuditChange.id,)
+        ).load(root.id)
+        return [
+            FieldChange(field=r.field, old_value=r.old_value, new_value=r.new_value) for r in rows
+        ]
+
+
+@strawberry.input
+class AuditTimelineFilter:
+    record_kind: str | None = None
+    actor_id: int | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def _page(info: Info[Context, Any], statement: Any, **page: Any) -> Connection[AuditEventType]:
+    limits = info.context.kernel.settings.graphql
+    return paginate(
+        info.context.session,
+        statement,
+        keys=[SortKey(AuditEvent.id, descending=True)],
+        tiebreak=AuditEvent.id,
+        request=PageRequest(**page),
+        default_size=limits.default_page_size,
+        max_size=limits.max_page_size,
+        count_cap=limits.count_cap,
+    )
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(description="A record's history, newest first.")
+    def history(
+        self,
+        info: Info[Context, Any],
+        record: RecordReferenceInput,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[AuditEventType]:
+        context = info.context
+        context.require_actor()
+        ref = record.to_ref()
+        if (
+            not context.kernel.record_kinds.exists(context.session, ref)
+            and not context.actor.superuser
+        ):
+            from openitsm.kernel.errors import NotFound
+
+            raise NotFound(f"No {ref.kind} with id {ref.id}.")
+        statement = select(AuditEvent).where(
+            AuditEvent.record_kind == ref.kind, AuditEvent.record_id == ref.id
+        )
+        return _page(info, statement, first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description="Every recorded change across the site, newest first.")
+    def audit_timeline(
+        self,
+        info: Info[Context, Any],
+        filter: AuditTimelineFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[AuditEventType]:
+        actor = info.context.require_actor()
+        if not actor.superuser:
+            raise Forbidden("Only administrators may read the site-wide audit timeline.")
+        statement = select(AuditEvent)
+        if filter is not None:
+            if filter.record_kind:
+                statement = statement.where(AuditEvent.record_kind == filter.record_kind)
+            if filter.actor_id is not None:
+                statement = statement.where(AuditEvent.actor_id == filter.actor_id)
+            if filter.since:
+                statement = statement.where(AuditEvent.at >= filter.since)
+            if filter.until:
+                statement = statement.where(AuditEvent.at < filter.until)
+        return _page(info, statement, first=first, after=after, last=last, before=before)

@@ -1,0 +1,113 @@
+"""The unit of work: one session and one transaction per request or task."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from openitsm.kernel.errors import Conflict
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+if TYPE_CHECKING:
+    from openitsm.kernel.actors import Actor
+
+AfterCommit = Callable[[], None]
+
+
+class UnitOfWork:
+    """Hands out sessions that commit when the block ends and roll back on any error.
+
+    Work registered with `after_commit(session, fn)` runs only once the data is durable,
+    so notifications and queue tasks never announce something that was rolled back.
+    """
+
+    def __init__(self, engine: Engine, info: dict[str, Any] | None = None) -> None:
+        self.engine = engine
+        self.factory = sessionmaker(engine, expire_on_commit=False)
+        self.info = info or {}
+
+    @contextlib.contextmanager
+    def __call__(
+        self, actor: Actor | None = None, *, request_id: str | None = None
+    ) -> Iterator[Session]:
+        session = self.factory()
+        session.info.update(self.info)
+        session.info["actor"] = actor
+        session.info["request_id"] = request_id
+        session.info["after_commit"] = []
+        try:
+            yield session
+            if session.info.get("rollback_only"):
+                session.rollback()
+                session.info["after_commit"] = []
+            else:
+                commit(session)
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        for callback in session.info["after_commit"]:
+            callback()
+
+
+def commit(session: Session) -> None:
+    """Commit, turning a lost optimistic-locking race into a CONFLICT error."""
+    try:
+        session.commit()
+    except StaleDataError as exc:
+        session.rollback()
+        raise Conflict(
+            "This record was changed by someone else while you were editing it. "
+            "Reload it and apply your change again."
+        ) from exc
+
+
+def flush(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(
+            "This record was changed by someone else while you were editing it. "
+            "Reload it and apply your change again."
+        ) from exc
+
+
+def after_commit(session: Session, callback: AfterCommit) -> None:
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@dataclass
+class StatementLog:
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def selects(self) -> list[str]:
+        return [s for s in self.statements if s.lstrip().upper().startswith("SELECT")]
+
+
+@contextlib.contextmanager
+def count_statements(engine: Engine) -> Iterator[StatementLog]:
+    """Record every SQL statement sent on `engine` inside the block (tests pin N+1 with it)."""
+    log = StatementLog()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.strip().upper() not in (
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+        ) and not statement.startswith("PRAGMA"):
+            log.statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -1,0 +1,197 @@
+"""Dictionary operations: the only code that writes dictionary rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from openitsm.kernel.db import check_version
+from openitsm.kernel.db.session import flush
+from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.dictionaries.spec import LOCALES, DictionarySpec
+from openitsm.kernel.errors import BadUserInput, NotFound
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+MAX_CODE = 100
+
+
+def sync_declared(session: Session, specs: Iterable[DictionarySpec]) -> int:
+    """Add declared dictionaries and items that are missing; never overwrite edits.
+
+    Returns how many rows were added. Safe to run on every migrate.
+    """
+    added = 0
+    for spec in specs:
+        dictionary = session.scalar(select(Dictionary).where(Dictionary.code == spec.code))
+        if dictionary is None:
+            dictionary = Dictionary(
+                code=spec.code,
+                labels=dict(spec.labels),
+                description=spec.description,
+                owner=spec.owner,
+            )
+            session.add(dictionary)
+            flush(session)
+            added += 1
+        existing = {
+            item.code: item
+            for item in session.scalars(
+                select(DictionaryItem).where(DictionaryItem.dictionary_id == dictionary.id)
+            )
+        }
+        for parent_code, position, item in spec.walk():
+            if item.code in existing:
+                continue
+            parent = existing.get(parent_code) if parent_code else None
+            row = DictionaryItem(
+                dictionary_id=dictionary.id,
+                parent_id=parent.id if parent else None,
+                code=item.code,
+                labels=dict(item.labels),
+                sort_order=(position + 1) * 10,
+                builtin=True,
+            )
+            session.add(row)
+            flush(session)
+            existing[item.code] = row
+            added += 1
+    return added
+
+
+def get_dictionary(session: Session, code: str) -> Dictionary:
+    dictionary = session.scalar(select(Dictionary).where(Dictionary.code == code))
+    if dictionary is None:
+        raise NotFound(f"No dictionary with code '{code}'.", field="dictionary")
+    return dictionary
+
+
+def get_item(session: Session, item_id: int) -> DictionaryItem:
+    item = session.get(DictionaryItem, item_id)
+    if item is None:
+        raise NotFound(f"No dictionary item with id {item_id}.", field="id")
+    return item
+
+
+def _check_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    unknown = [locale for locale in labels if locale not in LOCALES]
+    if unknown:
+        raise BadUserInput(
+            f"Unknown locale {unknown[0]!r}; use {' or '.join(LOCALES)}.", field="labels"
+        )
+    cleaned = {locale: text.strip() for locale, text in labels.items()}
+    if not any(cleaned.values()):
+        raise BadUserInput("Give the item a name in at least one language.", field="labels")
+    if any(len(text) > 200 for text in cleaned.values()):
+        raise BadUserInput("Names are limited to 200 characters.", field="labels")
+    return cleaned
+
+
+def _check_code(code: str) -> str:
+    code = code.strip()
+    if not code or len(code) > MAX_CODE or not all(c.isalnum() or c in "_-." for c in code):
+        raise BadUserInput("Codes are 1 to 100 letters, digits, '_', '-' or '.'.", field="code")
+    return code
+
+
+def _check_parent(
+    session: Session, dictionary_id: int, parent_id: int | None, moving: int | None = None
+) -> None:
+    if parent_id is None:
+        return
+    parent = session.get(DictionaryItem, parent_id)
+    if parent is None or parent.dictionary_id != dictionary_id:
+        raise BadUserInput("The parent item is not in this dictionary.", field="parentId")
+    seen = set()
+    node: DictionaryItem | None = parent
+    while node is not None:
+        if node.id == moving:
+            raise BadUserInput(
+                "An item cannot be moved under itself or its descendants.", field="parentId"
+            )
+        if node.id in seen:
+            break
+        seen.add(node.id)
+        node = session.get(DictionaryItem, node.parent_id) if node.parent_id else None
+
+
+def _next_position(session: Session, dictionary_id: int, parent_id: int | None) -> int:
+    highest = session.scalar(
+        select(func.max(DictionaryItem.sort_order)).where(
+            DictionaryItem.dictionary_id == dictionary_id,
+            DictionaryItem.parent_id.is_(None)
+            if parent_id is None
+            else DictionaryItem.parent_id == parent_id,
+        )
+    )
+    return (highest or 0) + 10
+
+
+def create_item(
+    session: Session,
+    dictionary_code: str,
+    *,
+    code: str,
+    labels: Mapping[str, str],
+    parent_id: int | None = None,
+    sort_order: int | None = None,
+) -> DictionaryItem:
+    dictionary = get_dictionary(session, dictionary_code)
+    code = _check_code(code)
+    cleaned = _check_labels(labels)
+    _check_parent(session, dictionary.id, parent_id)
+    duplicate = session.scalar(
+        select(DictionaryItem.id).where(
+            DictionaryItem.dictionary_id == dictionary.id, DictionaryItem.code == code
+        )
+    )
+    if duplicate is not None:
+        raise BadUserInput(f"This dictionary already has an item with code '{code}'.", field="code")
+    item = DictionaryItem(
+        dictionary_id=dictionary.id,
+        parent_id=parent_id,
+        code=code,
+        labels=cleaned,
+        sort_order=sort_order
+        if sort_order is not None
+        else _next_position(session, dictionary.id, parent_id),
+    )
+    session.add(item)
+    flush(session)
+    return item
+
+
+def update_item(
+    session: Session, item_id: int, version: int, changes: Mapping[str, Any]
+) -> DictionaryItem:
+    """Change labels, order or active state; the version guards against lost updates."""
+    item = get_item(session, item_id)
+    check_version(item, version, "dictionary item")
+    if "labels" in changes and changes["labels"] is not None:
+        item.labels = {**item.labels, **_check_labels(changes["labels"])}
+    if changes.get("sort_order") is not None:
+        item.sort_order = int(changes["sort_order"])
+    if changes.get("active") is not None:
+        item.active = bool(changes["active"])
+    flush(session)
+    return item
+
+
+def move_item(
+    session: Session,
+    item_id: int,
+    version: int,
+    parent_id: int | None,
+    sort_order: int | None = None,
+) -> DictionaryItem:
+    item = get_item(session, item_id)
+    check_version(item, version, "dictionary item")
+    _check_parent(session, item.dictionary_id, parent_id, moving=item.id)
+    item.parent_id = parent_id
+    item.sort_order = (
+        sort_order
+        if sort_order is not None
+        else _next_position(session, item.dictionary_id, parent_id)
+    )
+    flush(session)
+    return item

@@ -1,0 +1,53 @@
+"""Per-request GraphQL context: the session, the actor and the request's DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.errors import Unauthenticated
+from sqlalchemy.orm import Session
+from strawberry.dataloader import DataLoader
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+    from starlette.requests import Request
+
+BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
+
+
+@dataclass
+class Context:
+    kernel: Kernel
+    session: Session
+    actor: Actor
+    request_id: str
+    request: Request | None = None
+    loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def locale(self) -> str:
+        return self.actor.locale or self.kernel.settings.language
+
+    def loader(
+        self, key: Hashable, load: Callable[[Sequence[Any]], Sequence[Any]]
+    ) -> DataLoader[Any, Any]:
+        """One DataLoader per key and request: every `.load()` in a tick becomes one query.
+
+        `load` is a plain function taking the keys and returning one value per key, in order.
+        """
+        existing = self.loaders.get(key)
+        if existing is None:
+
+            async def batch(keys: Sequence[Any]) -> Sequence[Any]:
+                return load(keys)
+
+            existing = self.loaders[key] = DataLoader(load_fn=batch)
+        return existing
+
+    def require_actor(self) -> Actor:
+        if not self.actor.authenticated:
+            raise Unauthenticated()
+        return self.actor

@@ -1,0 +1,1 @@
+"""Identity: users, passwords and sign-in sessions shared by every web process."""

@@ -1,0 +1,86 @@
+"""The kernel's identity: accounts, sign-in, and the actor behind each request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.graphql.context import Context
+from openitsm.kernel.graphql.contribution import GraphQLContribution
+from openitsm.kernel.hookspecs import hookimpl
+from openitsm.kernel.identity import service
+from openitsm.kernel.identity.models import AuthSession, User
+from openitsm.kernel.identity.routes import routes, session_token
+from openitsm.kernel.references import RecordKind
+from strawberry.types import Info
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+    from sqlalchemy.orm import Session
+    from starlette.requests import Request
+
+
+@strawberry.type(description="The signed-in user.")
+class Viewer:
+    id: int
+    login: str
+    name: str
+    email: str | None
+    is_superuser: bool
+    locale: str | None
+    time_zone: str
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="Who is signed in; null when anonymous.")
+    def viewer(self, info: Info[Context, Any]) -> Viewer | None:
+        actor = info.context.actor
+        if actor.user_id is None:
+            return None
+        user = info.context.session.get(User, actor.user_id)
+        if user is None:
+            return None
+        return Viewer(
+            id=user.id,
+            login=user.login,
+            name=user.name,
+            email=user.email,
+            is_superuser=user.is_superuser,
+            locale=user.locale,
+            time_zone=user.time_zone,
+        )
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [User, AuthSession]
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    return routes
+
+
+@hookimpl
+def register_graphql() -> GraphQLContribution:
+    return GraphQLContribution(query=IdentityQuery)
+
+
+@hookimpl
+def register_record_kinds() -> list[RecordKind]:
+    return [
+        RecordKind(
+            "user",
+            User,
+            labels={"zh-CN": "用户", "en": "User"},
+            describe=lambda u: {"title": u.name},
+        )
+    ]
+
+
+@hookimpl
+def actor_from_request(request: Request, session: Session, kernel: Kernel) -> Actor | None:
+    token = session_token(kernel, request)
+    return service.actor_for_token(session, token) if token else None

@@ -1,0 +1,149 @@
+"""Sign-in and sign-out over HTTP: a signed, HttpOnly, SameSite cookie backed by the database."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from openitsm.kernel.identity import service
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+
+SESSION_COOKIE = "openitsm_session"
+CSRF_COOKIE = "openitsm_csrf"
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape()
+)
+TEXT = {
+    "zh-CN": {
+        "title": "登录",
+        "login": "用户名",
+        "password": "密码",
+        "submit": "登录",
+        "failed": "用户名或密码不正确。",
+        "csrf": "页面已过期，请重新提交。",
+    },
+    "en": {
+        "title": "Sign in",
+        "login": "Login",
+        "password": "Password",
+        "submit": "Sign in",
+        "failed": "Wrong login or password.",
+        "csrf": "This page expired; please submit it again.",
+    },
+}
+
+
+def _serializer(kernel: Kernel) -> URLSafeSerializer:
+    return URLSafeSerializer(kernel.settings.secret(), salt="openitsm.session")
+
+
+def session_token(kernel: Kernel, request: Request) -> str | None:
+    """The session token from the signed cookie or an `Authorization: Bearer` header."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        return str(_serializer(kernel).loads(cookie))
+    except BadSignature:
+        return None
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _language(request: Request, kernel: Kernel) -> str:
+    accept = request.headers.get("accept-language", "")
+    if accept:
+        return "zh-CN" if accept.lower().startswith("zh") else "en"
+    return kernel.settings.language
+
+
+def _page(
+    request: Request, kernel: Kernel, *, error: str = "", login: str = "", status: int = 200
+) -> Response:
+    lang = _language(request, kernel)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    html = _templates.get_template("login.html").render(
+        lang=lang,
+        t=TEXT[lang],
+        csrf=csrf,
+        next=_safe_next(request.query_params.get("next")),
+        error=error,
+        login=login,
+    )
+    response = HTMLResponse(html, status_code=status)
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+    return response
+
+
+async def login_page(request: Request) -> Response:
+    kernel: Kernel = request.app.state.kernel
+    if request.method == "GET":
+        return _page(request, kernel)
+    form = await request.form()
+    lang = _language(request, kernel)
+    csrf = request.cookies.get(CSRF_COOKIE)
+    if not csrf or not secrets.compare_digest(csrf, str(form.get("csrf", ""))):
+        return _page(
+            request, kernel, error=TEXT[lang]["csrf"], login=str(form.get("login", "")), status=400
+        )
+    login, password = str(form.get("login", "")), str(form.get("password", ""))
+
+    def sign_in() -> str | None:
+        with kernel.unit_of_work() as session:
+            user = service.authenticate(session, login, password)
+            return (
+                service.open_session(session, user, request.headers.get("user-agent"))
+                if user
+                else None
+            )
+
+    token = await run_in_threadpool(sign_in)
+    if token is None:
+        return _page(request, kernel, error=TEXT[lang]["failed"], login=login, status=401)
+    response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        _serializer(kernel).dumps(token),
+        max_age=service.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    kernel: Kernel = request.app.state.kernel
+    token = session_token(kernel, request)
+    if token:
+
+        def revoke() -> None:
+            with kernel.unit_of_work() as session:
+                service.revoke_session(session, token)
+
+        await run_in_threadpool(revoke)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+routes = [
+    Route("/login", login_page, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

@@ -1,0 +1,127 @@
+"""Accounts, passwords (argon2) and sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.db import utcnow
+from openitsm.kernel.db.session import flush
+from openitsm.kernel.errors import BadUserInput
+from openitsm.kernel.identity.models import AuthSession, User
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+SESSION_DAYS = 14
+# Refresh last_seen at most this often, so reads do not turn into writes on every request.
+TOUCH_INTERVAL = dt.timedelta(minutes=5)
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 4:
+        raise BadUserInput("Passwords need at least 4 characters.", field="password")
+    return _hasher.hash(password)
+
+
+def create_user(
+    session: Session,
+    login: str,
+    name: str,
+    *,
+    password: str | None = None,
+    email: str | None = None,
+    superuser: bool = False,
+    locale: str | None = None,
+) -> User:
+    login = login.strip()
+    if not login or len(login) > 150:
+        raise BadUserInput("A login is 1 to 150 characters.", field="login")
+    if session.scalar(select(User.id).where(User.login == login)) is not None:
+        raise BadUserInput(f"The login '{login}' is taken.", field="login")
+    user = User(
+        login=login,
+        name=name or login,
+        email=email,
+        password_hash=hash_password(password) if password else None,
+        is_superuser=superuser,
+        locale=locale,
+    )
+    session.add(user)
+    flush(session)
+    return user
+
+
+def authenticate(session: Session, login: str, password: str) -> User | None:
+    """The active user with these credentials, else None — in the same time either way."""
+    user = session.scalar(select(User).where(User.login == login.strip()))
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active or stored is _DUMMY_HASH:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(session: Session, user: User, user_agent: str | None = None) -> str:
+    """Start a session and return its token; only the token's hash is stored."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        AuthSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + dt.timedelta(days=SESSION_DAYS),
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
+    flush(session)
+    return token
+
+
+def actor_for_token(session: Session, token: str) -> Actor | None:
+    row = session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == _digest(token))
+    ).first()
+    if row is None:
+        return None
+    auth, user = row
+    now = utcnow()
+    if auth.revoked_at is not None or auth.expires_at <= now or not user.active:
+        return None
+    if now - auth.last_seen_at > TOUCH_INTERVAL:
+        session.execute(
+            update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now)
+        )
+    return Actor(
+        user_id=user.id,
+        label=user.name,
+        superuser=user.is_superuser,
+        session_id=auth.id,
+        locale=user.locale,
+    )
+
+
+def revoke_session(session: Session, token: str) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.token_hash == _digest(token), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

@@ -1,0 +1,135 @@
+"""Record references: `(kind, id)` links between modules that never import each other.
+
+A module registers the kinds it owns (`register_record_kinds`); anyone may then store a
+reference to, say, an incident, and the kernel resolves and describes it in one query per
+kind. With the owning module disabled the kind is unknown and its references describe
+themselves as unavailable instead of breaking the page.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from openitsm.kernel.errors import BadUserInput, ConfigurationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from openitsm.kernel.plugins import PluginSet
+
+
+@dataclass(frozen=True, order=True)
+class RecordRef:
+    kind: str
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> RecordRef:
+        kind, _, raw = text.partition(":")
+        if not kind or not raw.isdigit():
+            raise BadUserInput(f"'{text}' is not a record reference like 'incident:42'.")
+        return cls(kind, int(raw))
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """How a referenced record shows up elsewhere: a title, a state and a link."""
+
+    ref: RecordRef
+    title: str
+    status: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """A kind of record a plugin owns.
+
+    `describe(row)` returns the title (and optionally `status`) as a mapping; `url` is a
+    template such as `/incidents/{id}`.
+    """
+
+    name: str
+    model: type[Any]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    describe: Callable[[Any], Mapping[str, Any]] = lambda row: {"title": f"#{row.id}"}
+    url: str | None = None
+
+    def label(self, locale: str) -> str:
+        return self.labels.get(locale) or self.labels.get("en") or self.name
+
+    def summary(self, row: Any) -> RecordSummary:
+        described = dict(self.describe(row))
+        return RecordSummary(
+            ref=RecordRef(self.name, row.id),
+            title=str(described.get("title") or f"#{row.id}"),
+            status=described.get("status"),
+            url=self.url.format(id=row.id) if self.url else None,
+        )
+
+
+class RecordKinds:
+    def __init__(self, kinds: Mapping[str, RecordKind]) -> None:
+        self.kinds = dict(kinds)
+
+    @classmethod
+    def collect(cls, plugins: PluginSet) -> RecordKinds:
+        kinds: dict[str, RecordKind] = {}
+        owners: dict[str, str] = {}
+        for impl in reversed(plugins.hook.register_record_kinds.get_hookimpls()):
+            for kind in impl.function() or ():
+                if kind.name in kinds:
+                    raise ConfigurationError(
+                        f"record kind '{kind.name}' is registered by both "
+                        f"'{owners[kind.name]}' and '{impl.plugin_name}'"
+                    )
+                kinds[kind.name] = kind
+                owners[kind.name] = impl.plugin_name
+        return cls(kinds)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.kinds
+
+    def get(self, name: str) -> RecordKind:
+        try:
+            return self.kinds[name]
+        except KeyError:
+            raise BadUserInput(
+                f"Unknown record kind '{name}'; known kinds: {', '.join(sorted(self.kinds))}.",
+                field="kind",
+            ) from None
+
+    def kind_of(self, row: Any) -> RecordKind | None:
+        for kind in self.kinds.values():
+            if isinstance(row, kind.model):
+                return kind
+        return None
+
+    def fetch(self, session: Session, refs: Iterable[RecordRef]) -> dict[RecordRef, Any]:
+        """The rows behind references, one query per kind; unknown kinds and ids are absent."""
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for ref in refs:
+            if ref.kind in self.kinds:
+                wanted[ref.kind].add(ref.id)
+        found: dict[RecordRef, Any] = {}
+        for name, ids in wanted.items():
+            model = self.kinds[name].model
+            for row in session.scalars(select(model).where(model.id.in_(sorted(ids)))):
+                found[RecordRef(name, row.id)] = row
+        return found
+
+    def describe(
+        self, session: Session, refs: Iterable[RecordRef]
+    ) -> dict[RecordRef, RecordSummary]:
+        rows = self.fetch(session, refs)
+        return {ref: self.kinds[ref.kind].summary(row) for ref, row in rows.items()}
+
+    def exists(self, session: Session, ref: RecordRef) -> bool:
+        self.get(ref.kind)
+        return ref in self.fetch(session, [ref])

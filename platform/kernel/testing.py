@@ -1,0 +1,65 @@
+"""Helpers for testing OpenITSM and its plugins: kernels on a scratch database, GraphQL calls.
+
+Plugin authors use them as the kernel's own tests do::
+
+    from openitsm.kernel.testing import build_kernel, gql
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.app import Kernel
+from openitsm.kernel.db.session import count_statements
+from openitsm.kernel.settings import Settings
+
+__all__ = ["build_kernel", "count_statements", "error_codes", "gql", "make_settings"]
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database": {"url": database_url, "pool_size": 5},
+        "queue": {"immediate": True},
+        "modules": [],
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+def build_kernel(
+    tmp_path: Path,
+    database_url: str,
+    *,
+    plugins: dict[str, ModuleType | object] | None = None,
+    migrate: bool = True,
+    **overrides: Any,
+) -> Kernel:
+    from openitsm.kernel import migrations
+    from openitsm.kernel.dictionaries.service import sync_declared
+
+    if plugins and "modules" not in overrides:
+        overrides["modules"] = list(plugins)
+    kernel = Kernel(make_settings(tmp_path, database_url, **overrides), extra_plugins=plugins)
+    if migrate:
+        migrations.upgrade(kernel)
+        with kernel.session() as session:
+            sync_declared(session, kernel.dictionary_specs)
+    return kernel
+
+
+def gql(
+    kernel: Kernel, query: str, variables: dict[str, Any] | None = None, actor: Actor | None = None
+) -> dict[str, Any]:
+    """Run one GraphQL operation as `actor` through the same path as /graphql."""
+    from openitsm.kernel.actors import ANONYMOUS
+    from openitsm.kernel.graphql.view import execute
+
+    return execute(kernel, query, variables or {}, actor=actor or ANONYMOUS)
+
+
+def error_codes(result: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in result.get("errors", [])]
