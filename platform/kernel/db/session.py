@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from openitsm.kernel.errors import Conflict
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 if TYPE_CHECKING:
@@ -55,26 +56,42 @@ class UnitOfWork:
             callback()
 
 
+STALE_MESSAGE = (
+    "This record was changed by someone else while you were editing it. "
+    "Reload it and apply your change again."
+)
+# SQLite in WAL mode cannot turn a read snapshot that another writer has since overtaken
+# into a write; the transaction must start again, which is what a conflict asks for.
+BUSY_MESSAGE = "Someone else saved a change at the same moment. Try again."
+
+
+def _is_sqlite_busy(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
+
+
 def commit(session: Session) -> None:
     """Commit, turning a lost optimistic-locking race into a CONFLICT error."""
     try:
         session.commit()
     except StaleDataError as exc:
         session.rollback()
-        raise Conflict(
-            "This record was changed by someone else while you were editing it. "
-            "Reload it and apply your change again."
-        ) from exc
+        raise Conflict(STALE_MESSAGE) from exc
+    except OperationalError as exc:
+        session.rollback()
+        if _is_sqlite_busy(exc):
+            raise Conflict(BUSY_MESSAGE) from exc
+        raise
 
 
 def flush(session: Session) -> None:
     try:
         session.flush()
     except StaleDataError as exc:
-        raise Conflict(
-            "This record was changed by someone else while you were editing it. "
-            "Reload it and apply your change again."
-        ) from exc
+        raise Conflict(STALE_MESSAGE) from exc
+    except OperationalError as exc:
+        if _is_sqlite_busy(exc):
+            raise Conflict(BUSY_MESSAGE) from exc
+        raise
 
 
 def after_commit(session: Session, callback: AfterCommit) -> None:
