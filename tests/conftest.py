@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from openitsm.kernel import Kernel
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.testing import build_kernel

@@ -6,6 +6,7 @@ plugin's models, tasks and hooks behave identically wherever its code runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -13,6 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import BaseRoute, Route
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import Base, UnitOfWork, create_engine_for
@@ -23,17 +32,11 @@ from openitsm.kernel.graphql.view import graphql_endpoint
 from openitsm.kernel.plugins import PluginSet, load_plugins
 from openitsm.kernel.references import RecordKinds
 from openitsm.kernel.settings import Settings, load_settings
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import BaseRoute, Route
 
 if TYPE_CHECKING:
     import huey as huey_module
     import strawberry
+
     from openitsm.kernel.dictionaries.spec import DictionarySpec
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
@@ -88,13 +91,17 @@ class Kernel:
         return owners
 
     def contributions(self, hook_name: str) -> list[tuple[str, Any]]:
-        """(plugin name, result) for every enabled plugin implementing a register_* hook."""
+        """(plugin name, result) for every enabled plugin implementing a register_* hook.
+
+        In plugin order (kernel first, then requirements before the plugins needing them):
+        pluggy keeps implementations in registration order, though it calls them in reverse.
+        """
         results = []
         for impl in getattr(self.hook, hook_name).get_hookimpls():
             result = impl.function()
             if result is not None:
                 results.append((impl.plugin_name, result))
-        return list(reversed(results))
+        return results
 
     @cached_property
     def schema(self) -> strawberry.Schema:
@@ -144,8 +151,13 @@ class Kernel:
             routes.extend(contributed)
         return routes
 
+    def plugin_settings(self, name: str) -> Any:
+        """The validated `[plugins.<name>]` settings of an enabled plugin (None if it has none)."""
+        return self.plugins.settings_of(name)
+
     def asgi(self, middleware: list[Middleware] | None = None) -> Starlette:
         _ = self.schema  # build it now: a schema error must stop start-up, not a request
+        _ = self.tasks  # and bind tasks, so request handlers can enqueue them
 
         @contextlib.asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -159,6 +171,7 @@ class Kernel:
             debug=False, routes=self.routes(), middleware=middleware or [], lifespan=lifespan
         )
         app.state.kernel = self
+        app.state.graphql_lock = asyncio.Lock()
         return app
 
     def readiness(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from openitsm.kernel.errors import ConfigurationError, OpenITSMError
 
 DEMO_USERS = (
@@ -92,11 +93,12 @@ def makemigration(plugin: str, message: str) -> None:
 @explained
 def demo(password: str) -> None:
     """Migrate, then load demo users and sample records (safe to run again)."""
+    from sqlalchemy import select
+
     from openitsm.kernel import migrations
     from openitsm.kernel.dictionaries.service import sync_declared
     from openitsm.kernel.identity import service
     from openitsm.kernel.identity.models import User
-    from sqlalchemy import select
 
     kernel = build_kernel()
     migrations.upgrade(kernel)
@@ -133,6 +135,7 @@ def demo(password: str) -> None:
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the web UI and the GraphQL API."""
     import uvicorn
+
     from openitsm.kernel.settings import load_settings
 
     settings = load_settings()

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.migrations import MigrationBranch
-from strawberry import relay
-from strawberry.types import Info
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 

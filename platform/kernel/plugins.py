@@ -1,15 +1,21 @@
-"""Find, enable and register plugins.
+"""Find, enable, order and register plugins.
 
 Built-in modules and adapters are installed under the same entry-point group as any
 third party's (`openitsm.plugins`), so ours get no private door. The kernel's own
-services are plugins too (`KERNEL_PLUGINS`), always enabled. A plugin module may declare:
+services are plugins too (`KERNEL_PLUGINS`), always enabled and registered first. A plugin
+module may declare:
 
-- `requires = ["cmdb"]` — plugins that must be enabled with it;
+- `requires = ["cmdb"]` — plugins that must be enabled with it; they are registered
+  before it, so their `add_hookspecs` and contributions come first;
 - `class Settings(PluginSettings)` — the schema of its `[plugins.<name>]` table.
+
+Enabled plugins are registered in dependency order, otherwise alphabetically, which makes
+the order of every `register_*` result the same on every start.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -17,6 +23,8 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel
+
 from openitsm.kernel import hookspecs
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.settings import (
@@ -26,15 +34,16 @@ from openitsm.kernel.settings import (
     unclaimed_plugin_settings,
     validate_plugin_settings,
 )
-from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "openitsm.plugins"
 PROJECT_NAME = "openitsm"
+IN_PROCESS = "(registered in process)"
 
 KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.core",
     "openitsm.kernel.audit.plugin",
     "openitsm.kernel.dictionaries.plugin",
+    "openitsm.kernel.attachments.plugin",
     "openitsm.kernel.identity.plugin",
     "openitsm.kernel.queue.plugin",
 )
@@ -43,16 +52,16 @@ KERNEL_PLUGINS: tuple[str, ...] = (
 @dataclass
 class PluginInfo:
     name: str
-    module: ModuleType | None
+    module: ModuleType | Any | None
     version: str
     distribution: str
     builtin: bool
     enabled: bool
     requires: tuple[str, ...] = ()
     settings: BaseModel | None = None
-    error: str | None = None
 
     def hooks(self, pm: pluggy.PluginManager) -> list[str]:
+        """The hooks this plugin implements (empty when it is not enabled)."""
         if self.module is None or not pm.is_registered(self.module):
             return []
         return sorted(caller.name for caller in pm.get_hookcallers(self.module) or [])
@@ -60,7 +69,7 @@ class PluginInfo:
 
 @dataclass
 class PluginSet:
-    """The plugin manager and what was found: enabled plugins in registration order."""
+    """The plugin manager and what was found: kernel plugins, then enabled ones in order."""
 
     pm: pluggy.PluginManager
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
@@ -73,18 +82,28 @@ class PluginSet:
         return [info for info in self.plugins.values() if info.enabled]
 
     def owner_of(self, implementation: object) -> str:
-        """The name of the plugin whose module an object was defined in."""
+        """The name of the plugin an object belongs to: it, or the package it was defined in."""
+        for info in self.plugins.values():
+            if info.module is implementation:
+                return info.name
         module = getattr(implementation, "__module__", "") or ""
         for info in self.plugins.values():
-            if info.module is not None and (
-                module == info.module.__name__
-                or module.startswith(info.module.__name__.rpartition(".")[0] + ".")
-            ):
+            package = _package_of(info.module)
+            if package and (module == package or module.startswith(package + ".")):
                 return info.name
-        return module
+        return module or repr(implementation)
 
     def settings_of(self, name: str) -> Any:
         return self.plugins[name].settings
+
+
+def _package_of(plugin: object) -> str | None:
+    """The package a plugin module lives in (itself when it is a package)."""
+    if not isinstance(plugin, ModuleType):
+        return None
+    if hasattr(plugin, "__path__"):
+        return plugin.__name__
+    return plugin.__name__.rpartition(".")[0] or plugin.__name__
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -124,59 +143,82 @@ def load_plugins(
         )
         pm.register(module, name=name)
 
-    points = installed_entry_points()
-    candidates: dict[str, Any] = dict(points)
+    candidates: dict[str, Any] = dict(installed_entry_points())
     candidates.update(extra or {})
-    reserved = [name for name in candidates if name.startswith("kernel")]
+    reserved = sorted(name for name in candidates if name.startswith("kernel"))
     if reserved:
-        raise ConfigurationError(f"plugin names starting with 'kernel' are reserved: {reserved}")
-    wanted = list(candidates) if settings.modules is None else list(settings.modules)
-    unknown = [name for name in wanted if name not in candidates]
-    if unknown:
-        available = ", ".join(sorted(candidates)) or "none"
         raise ConfigurationError(
-            f"modules names {', '.join(repr(n) for n in unknown)}, which "
-            f"{'is' if len(unknown) == 1 else 'are'} not installed; installed modules: "
-            f"{available}. Fix `modules` in openitsm.toml or OPENITSM_MODULES, "
-            "or pip install the package that provides it"
+            f"plugin names starting with 'kernel' are reserved for the kernel: {reserved}; "
+            "rename the plugin's entry point"
         )
+    wanted = list(candidates) if settings.modules is None else list(settings.modules)
+    _check_wanted(wanted, candidates)
 
-    for name in sorted(candidates):
-        source = candidates[name]
-        enabled = name in wanted
-        if isinstance(source, metadata.EntryPoint):
-            distribution = source.dist.name if source.dist else "?"
-            version = source.dist.version if source.dist else "?"
-            module = _load_entry_point(name, source) if enabled else None
-        else:
-            module = source
-            distribution, version = "(registered in process)", "-"
-        found.plugins[name] = PluginInfo(
-            name,
-            module,
-            version,
-            distribution,
-            builtin=distribution == PROJECT_NAME,
-            enabled=enabled,
-            requires=tuple(getattr(module, "requires", ()) or ()),
-        )
+    discovered = [_describe(name, candidates[name], name in wanted) for name in sorted(candidates)]
+    by_name = {info.name: info for info in discovered}
+    _check_requirements(by_name)
+    for info in _dependency_order([info for info in discovered if info.enabled], by_name):
+        found.plugins[info.name] = info
+    for info in discovered:
+        found.plugins.setdefault(info.name, info)
 
-    _check_requirements(found)
     _bind_settings(found, settings)
     for info in found.enabled():
         if not info.name.startswith("kernel."):
-            pm.register(info.module, name=info.name)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise ConfigurationError(
-            f"plugin '{found.owner_of(exc.plugin)}' implements a hook that does not exist: {exc}. "
-            "Check the spelling against docs/plugin-hooks.md"
-        ) from None
+            _register(pm, info)
+    _check_pending(found)
     return found
 
 
-def _load_entry_point(name: str, point: metadata.EntryPoint) -> ModuleType:
+def _describe(name: str, source: Any, enabled: bool) -> PluginInfo:
+    if isinstance(source, metadata.EntryPoint):
+        distribution = source.dist.name if source.dist else "?"
+        version = source.dist.version if source.dist else "?"
+        module = _load_entry_point(name, source) if enabled else None
+    else:
+        module, distribution, version = source, IN_PROCESS, "-"
+    return PluginInfo(
+        name,
+        module,
+        version,
+        distribution,
+        builtin=distribution == PROJECT_NAME,
+        enabled=enabled,
+        requires=_requirements(name, module),
+    )
+
+
+def _requirements(name: str, module: Any) -> tuple[str, ...]:
+    declared = getattr(module, "requires", None) or ()
+    if isinstance(declared, str):
+        declared = (declared,)
+    if not all(isinstance(item, str) for item in declared):
+        raise ConfigurationError(
+            f"plugin '{name}': `requires` must be a list of plugin names, got {declared!r}"
+        )
+    return tuple(declared)
+
+
+def _check_wanted(wanted: list[str], candidates: dict[str, Any]) -> None:
+    unknown = [name for name in wanted if name not in candidates]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(candidates), n=1)
+        if close:
+            hints.append(f"'{name}': did you mean '{close[0]}'?")
+    available = ", ".join(sorted(candidates)) or "none"
+    raise ConfigurationError(
+        f"modules names {', '.join(repr(n) for n in unknown)}, which "
+        f"{'is' if len(unknown) == 1 else 'are'} not installed"
+        + (f" ({' '.join(hints)})" if hints else "")
+        + f"; installed modules: {available}. Fix `modules` in openitsm.toml or "
+        "OPENITSM_MODULES, or pip install the package that provides it"
+    )
+
+
+def _load_entry_point(name: str, point: metadata.EntryPoint) -> Any:
     try:
         return point.load()
     except Exception as exc:
@@ -186,23 +228,58 @@ def _load_entry_point(name: str, point: metadata.EntryPoint) -> ModuleType:
         ) from exc
 
 
-def _check_requirements(found: PluginSet) -> None:
-    for info in found.enabled():
+def _check_requirements(plugins: dict[str, PluginInfo]) -> None:
+    for info in plugins.values():
+        if not info.enabled:
+            continue
         for needed in info.requires:
-            if needed not in found.plugins:
+            if needed not in plugins:
                 raise ConfigurationError(
-                    f"plugin '{info.name}' needs the plugin '{needed}', which is not installed"
+                    f"plugin '{info.name}' needs the plugin '{needed}', which is not installed; "
+                    f"pip install the package that provides '{needed}', or remove '{info.name}' "
+                    "from modules"
                 )
-            if not found.plugins[needed].enabled:
+            if not plugins[needed].enabled:
                 raise ConfigurationError(
                     f"plugin '{info.name}' needs the plugin '{needed}'; add '{needed}' to modules "
                     f"in openitsm.toml (or OPENITSM_MODULES), or remove '{info.name}'"
                 )
 
 
+def _dependency_order(
+    enabled: list[PluginInfo], plugins: dict[str, PluginInfo]
+) -> list[PluginInfo]:
+    """Requirements before the plugins that need them; otherwise alphabetical."""
+    ordered: list[PluginInfo] = []
+    done: set[str] = set()
+    visiting: list[str] = []
+
+    def visit(info: PluginInfo) -> None:
+        if info.name in done:
+            return
+        if info.name in visiting:
+            cycle = [*visiting[visiting.index(info.name) :], info.name]
+            raise ConfigurationError(
+                f"plugins require each other in a circle: {' -> '.join(cycle)}; "
+                "one of them must drop its `requires`"
+            )
+        visiting.append(info.name)
+        for needed in sorted(info.requires):
+            visit(plugins[needed])
+        visiting.pop()
+        done.add(info.name)
+        ordered.append(info)
+
+    for info in sorted(enabled, key=lambda item: item.name):
+        visit(info)
+    return ordered
+
+
 def _bind_settings(found: PluginSet, settings: Settings) -> None:
     declared: dict[str, list[str]] = {}
     for info in found.enabled():
+        if info.name.startswith("kernel."):
+            continue
         model = getattr(info.module, "Settings", None)
         if model is None:
             declared[info.name] = []
@@ -211,18 +288,65 @@ def _bind_settings(found: PluginSet, settings: Settings) -> None:
             raise ConfigurationError(
                 f"plugin '{info.name}': its Settings must subclass openitsm.kernel.PluginSettings"
             )
-        fields = list(model.model_fields)
-        declared[info.name] = fields
+        declared[info.name] = list(model.model_fields)
         info.settings = validate_plugin_settings(
-            info.name, model, plugin_values(settings, info.name, fields)
+            info.name, model, plugin_values(settings, info.name, model), settings.source
         )
-    problems = unclaimed_plugin_settings(settings, declared)
+    disabled = [info.name for info in found.plugins.values() if not info.enabled]
+    problems = unclaimed_plugin_settings(settings, declared, disabled)
     if problems:
         raise ConfigurationError(
             "settings name plugins or keys that do not exist:\n  "
             + "\n  ".join(problems)
             + "\nRemove them, fix the spelling, or enable the plugin in modules"
         )
+
+
+def _register(pm: pluggy.PluginManager, info: PluginInfo) -> None:
+    try:
+        pm.register(info.module, name=info.name)
+    except pluggy.PluginValidationError as exc:
+        raise ConfigurationError(
+            f"plugin '{info.name}' has a hook implementation that does not fit its spec: {exc}. "
+            "See docs/plugin-hooks.md for each hook's arguments"
+        ) from None
+    except ValueError as exc:
+        raise ConfigurationError(f"plugin '{info.name}' cannot be registered: {exc}") from None
+
+
+def _check_pending(found: PluginSet) -> None:
+    """Turn a hook implementation that matches no spec into an error naming plugin and hook."""
+    pm = found.pm
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        owner = pm.get_name(exc.plugin) or found.owner_of(exc.plugin)
+        known = [
+            name
+            for name in dir(pm.hook)
+            if not name.startswith("_") and getattr(pm.hook, name).has_spec()
+        ]
+        unknown = [
+            caller.name
+            for caller in pm.get_hookcallers(exc.plugin) or []
+            if not caller.has_spec()
+            and any(
+                not impl.optionalhook
+                for impl in caller.get_hookimpls()
+                if impl.plugin is exc.plugin
+            )
+        ]
+        details = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=1)
+            details.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise ConfigurationError(
+            f"plugin '{owner}' implements "
+            + (", ".join(details) if details else "a hook")
+            + ", which no enabled plugin declares. Check the spelling against "
+            "docs/plugin-hooks.md; a hook another plugin declares needs that plugin enabled "
+            "(add it to `requires`), or mark the implementation @hookimpl(optionalhook=True)"
+        ) from None
 
 
 def _version(distribution: str) -> str:

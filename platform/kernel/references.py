@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openitsm.kernel.errors import BadUserInput, ConfigurationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from openitsm.kernel.errors import BadUserInput, ConfigurationError
 
 if TYPE_CHECKING:
     from openitsm.kernel.plugins import PluginSet

@@ -10,15 +10,20 @@ is copied around or committed.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import secrets
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from openitsm.kernel.errors import ConfigurationError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+
+from openitsm.kernel.errors import ConfigurationError
 
 ENV_PREFIX = "OPENITSM_"
 CONFIG_ENV = "OPENITSM_CONFIG"
@@ -46,6 +51,11 @@ class DatabaseSettings(Section):
 class QueueSettings(Section):
     url: str | None = Field(
         default=None, description="redis://… for Redis; default: SQLite file in the data dir."
+    )
+    name: str = Field(
+        default="openitsm",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Queue name; sites sharing one Redis need different names.",
     )
     workers: int = Field(default=2, ge=1, le=64, description="Worker threads per consumer.")
     immediate: bool = Field(
@@ -197,24 +207,66 @@ def load_settings(
 
 
 def validate_plugin_settings(
-    plugin: str, model: type[BaseModel], values: Mapping[str, Any]
+    plugin: str, model: type[BaseModel], values: Mapping[str, Any], source: str = ""
 ) -> BaseModel:
     """Check one `[plugins.<name>]` table against the schema its plugin declares."""
+    config_path = Path(source if source.endswith(".toml") else DEFAULT_CONFIG_FILE)
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
         raise ConfigurationError(
-            _explain(exc, Path(DEFAULT_CONFIG_FILE), model, prefix=("plugins", plugin))
+            _explain(exc, config_path, model, prefix=("plugins", plugin))
         ) from None
 
 
-def _refuse_secrets_in_file(data: dict[str, Any], config_path: Path) -> None:
-    for name, field in Settings.model_fields.items():
-        if field.annotation in (SecretStr, SecretStr | None) and name in data:
-            raise ConfigurationError(
-                f"{config_path}: '{name}' is a secret and is read from the environment only; "
-                f"remove it from the file and set {env_name(name)} instead"
-            )
+def is_secret(field: FieldInfo) -> bool:
+    """Whether a field holds a secret (typed `SecretStr`, optionally `| None`)."""
+    return field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)
+
+
+def _is_list(annotation: Any) -> bool:
+    options = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    return any(typing.get_origin(option) in (list, tuple, set) for option in options)
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def env_value(raw: str, field: FieldInfo | None) -> Any:
+    """An environment string for a field: lists as JSON (`["a","b"]`) or `a,b`."""
+    if field is None or not _is_list(field.annotation):
+        return raw
+    if raw.lstrip().startswith("["):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _refuse_secrets_in_file(
+    data: Mapping[str, Any],
+    config_path: Path,
+    model: type[BaseModel] = Settings,
+    loc: tuple[str, ...] = (),
+) -> None:
+    for name, field in model.model_fields.items():
+        if name not in data:
+            continue
+        if is_secret(field):
+            _refuse_secret(config_path, (*loc, name))
+        annotation = field.annotation
+        nested = isinstance(annotation, type) and issubclass(annotation, Section)
+        if nested and isinstance(data[name], Mapping):
+            _refuse_secrets_in_file(data[name], config_path, annotation, (*loc, name))
+
+
+def _refuse_secret(config_path: Path, loc: tuple[str, ...]) -> None:
+    raise ConfigurationError(
+        f"{config_path}: {_toml_location(list(loc))} is a secret and is read from the "
+        f"environment only; remove it from the file and set {env_name(*loc)} instead"
+    )
 
 
 def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
@@ -223,7 +275,11 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> No
         for name, field in Settings.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
     }
-    known_top = {env_name(name): name for name in Settings.model_fields if name not in sections}
+    known_top = {
+        env_name(name): name
+        for name in Settings.model_fields
+        if name not in sections and name not in ("plugins", "source")
+    }
     known_section = {
         env_name(section, key): (section, key)
         for section in sections
@@ -234,10 +290,15 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> No
         if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV or var.startswith("OPENITSM_TEST_"):
             continue
         if var in known_top:
-            data[known_top[var]] = value
+            name = known_top[var]
+            data[name] = env_value(value, Settings.model_fields[name])
         elif var in known_section:
             section, key = known_section[var]
-            data.setdefault(section, {})[key] = value
+            section_model = Settings.model_fields[section].annotation
+            field = section_model.model_fields[key]  # type: ignore[union-attr]
+            if not isinstance(data.get(section), dict):
+                data[section] = {}
+            data[section][key] = env_value(value, field)
         elif var.startswith(plugin_prefix):
             # Resolved against plugin names once plugins are loaded (names may hold '_').
             data.setdefault("_plugin_env", {})[var[len(plugin_prefix) :]] = value
@@ -250,37 +311,63 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> No
         data.setdefault("plugins", {})["__env__"] = plugin_env
 
 
-def plugin_values(settings: Settings, plugin: str, fields: list[str]) -> dict[str, Any]:
-    """The `[plugins.<plugin>]` table with its `OPENITSM_PLUGINS_<PLUGIN>_<KEY>` overrides."""
-    values = dict(settings.plugins.get(plugin, {}))
+def plugin_values(settings: Settings, plugin: str, model: type[BaseModel]) -> dict[str, Any]:
+    """The `[plugins.<plugin>]` table with its `OPENITSM_PLUGINS_<PLUGIN>_<KEY>` overrides.
+
+    A secret field given in the file is refused: secrets come from the environment only.
+    """
+    table = settings.plugins.get(plugin, {})
+    if not isinstance(table, Mapping):
+        raise ConfigurationError(f"[plugins.{plugin}] must be a table of settings, got {table!r}")
+    values = dict(table)
+    for name, field in model.model_fields.items():
+        if name in values and is_secret(field):
+            _refuse_secret(Path(settings.source), ("plugins", plugin, name))
     env = settings.plugins.get("__env__", {})
     stem = plugin.upper().replace("-", "_") + "_"
-    for field in fields:
-        key = stem + field.upper()
+    for name, field in model.model_fields.items():
+        key = stem + name.upper()
         if key in env:
-            values[field] = env[key]
+            values[name] = env_value(env[key], field)
     return values
 
 
-def unclaimed_plugin_settings(settings: Settings, plugins: Mapping[str, list[str]]) -> list[str]:
-    """Plugin tables or variables that no enabled plugin declares; each is a likely typo."""
+def unclaimed_plugin_settings(
+    settings: Settings,
+    plugins: Mapping[str, list[str]],
+    disabled: list[str] | tuple[str, ...] = (),
+) -> list[str]:
+    """Plugin tables or variables that no plugin declares; each is a likely typo.
+
+    `plugins` maps each enabled plugin to its setting names; the tables of installed but
+    disabled plugins are left alone, so turning a module off needs no edit of its settings.
+    """
     problems = []
     for name, table in settings.plugins.items():
-        if name == "__env__":
+        if name == "__env__" or name in disabled:
             continue
         if name not in plugins:
-            problems.append(f"[plugins.{name}] names no enabled plugin")
+            close = difflib.get_close_matches(name, [*plugins, *disabled], n=1)
+            hint = f"; did you mean [plugins.{close[0]}]?" if close else ""
+            problems.append(f"[plugins.{name}] names no installed plugin{hint}")
             continue
         for key in table:
             if key not in plugins[name]:
-                problems.append(f"[plugins.{name}] has no setting '{key}'")
+                close = difflib.get_close_matches(key, plugins[name], n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                problems.append(f"[plugins.{name}] has no setting '{key}'{hint}")
+    variables = {
+        name.upper().replace("-", "_") + "_" + field.upper(): env_name("plugins", name, field)
+        for name, fields in plugins.items()
+        for field in fields
+    }
+    stems = tuple(name.upper().replace("-", "_") + "_" for name in disabled)
     for var in settings.plugins.get("__env__", {}):
-        if not any(
-            var == name.upper().replace("-", "_") + "_" + field.upper()
-            for name, fields in plugins.items()
-            for field in fields
-        ):
-            problems.append(f"{env_name('plugins')}_{var} names no setting of an enabled plugin")
+        if var in variables or var.startswith(stems):
+            continue
+        close = difflib.get_close_matches(env_name("plugins") + "_" + var, variables.values(), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(f"{env_name('plugins')}_{var} names no setting of an enabled plugin{hint}")
     return problems
 
 
@@ -298,12 +385,17 @@ def _explain(
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             owner = _model_at(model, list(error["loc"][:-1]))
-            options = list(owner.model_fields) if owner else []
+            options = [name for name in owner.model_fields if name != "source"] if owner else []
             close = difflib.get_close_matches(str(error["loc"][-1]), options, n=1)
             message = "unknown key" + (f"; did you mean '{close[0]}'?" if close else "")
             if options:
                 message += f" (known: {', '.join(options)})"
             lines.append(f"  {where}: {message}")
+            continue
+        owner = _model_at(model, list(error["loc"][:-1]))
+        field = owner.model_fields.get(str(error["loc"][-1])) if owner else None
+        if field is not None and is_secret(field):
+            lines.append(f"  {where}: {message}; set the environment variable {variable}")
             continue
         given = error.get("input")
         shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""

@@ -35,14 +35,22 @@ def build_kernel(
     database_url: str,
     *,
     plugins: dict[str, ModuleType | object] | None = None,
+    plugin_settings: dict[str, dict[str, Any]] | None = None,
     migrate: bool = True,
     **overrides: Any,
 ) -> Kernel:
+    """A kernel on `database_url` with `plugins` enabled; migrated unless told otherwise.
+
+    `plugin_settings` fills the `[plugins.<name>]` tables; other keywords override settings
+    (`graphql={"max_depth": 3}`).
+    """
     from openitsm.kernel import migrations
     from openitsm.kernel.dictionaries.service import sync_declared
 
     if plugins and "modules" not in overrides:
         overrides["modules"] = list(plugins)
+    if plugin_settings:
+        overrides["plugins"] = plugin_settings
     kernel = Kernel(make_settings(tmp_path, database_url, **overrides), extra_plugins=plugins)
     if migrate:
         migrations.upgrade(kernel)

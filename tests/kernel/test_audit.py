@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.identity import service
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.testing import error_codes, gql
-from sqlalchemy import select
 
 
 def events_for(kernel, kind: str, record_id: int) -> list[tuple[str, dict]]:

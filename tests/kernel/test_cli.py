@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
 from openitsm.kernel.cli import cli
 from openitsm.kernel.identity import service
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.testing import build_kernel
-from sqlalchemy import func, select
-from starlette.testclient import TestClient
 
 
 @pytest.fixture

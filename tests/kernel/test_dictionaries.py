@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 
+from sqlalchemy import func, select
+
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.dictionaries.service import sync_declared
 from openitsm.kernel.testing import error_codes, gql
-from sqlalchemy import func, select
 
 EXPECTED = {
     "incident_category", "incident_nature", "incident_impact", "incident_urgency",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select, update
+from starlette.testclient import TestClient
+
 from openitsm.kernel.identity import service
 from openitsm.kernel.identity.models import AuthSession, User
 from openitsm.kernel.identity.routes import CSRF_COOKIE, SESSION_COOKIE
-from sqlalchemy import select, update
-from starlette.testclient import TestClient
 
 VIEWER = {"query": "{ viewer { login } }"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from openitsm.kernel.db import check_version
 from openitsm.kernel.errors import Conflict
 from openitsm.kernel.identity import service
@@ -19,7 +20,7 @@ def test_the_second_of_two_concurrent_writers_gets_a_conflict(kernel):
         first.commit()
         theirs.name = "Theirs"
         # PostgreSQL finds the version moved on; SQLite refuses the stale snapshot's write.
-        with pytest.raises(Conflict, match="someone else|same moment"):
+        with pytest.raises(Conflict, match=r"someone else|same moment"):
             from openitsm.kernel.db.session import commit
 
             commit(second)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
+from sqlalchemy import select
+
 from openitsm.kernel.db import count_statements
 from openitsm.kernel.dictionaries.models import DictionaryItem
 from openitsm.kernel.errors import BadUserInput, ConfigurationError
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.references import RecordKind, RecordKinds, RecordRef
 from openitsm.kernel.testing import error_codes, gql
-from sqlalchemy import select
 
 RECORDS = """query($refs: [RecordReferenceInput!]!) {
   records(refs: $refs) { kind recordId exists title status url kindLabel }

@@ -14,10 +14,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from openitsm.kernel.db.base import utcnow
-from openitsm.kernel.db.session import after_commit
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session, UOWTransaction
+
+from openitsm.kernel.db.base import utcnow
+from openitsm.kernel.db.session import after_commit
 
 REDACTED = "[redacted]"
 NOT_AUDITED = frozenset({"version", "created_at", "updated_at"})

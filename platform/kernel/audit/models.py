@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from openitsm.kernel.db import Base, IdMixin, utcnow
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from openitsm.kernel.db import Base, IdMixin, utcnow
 
 
 class AuditEvent(IdMixin, Base):

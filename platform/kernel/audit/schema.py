@@ -7,15 +7,16 @@ import enum
 from typing import Any
 
 import strawberry
+from sqlalchemy import select
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.errors import Forbidden
 from openitsm.kernel.graphql.connection import Connection, PageRequest, SortKey, paginate
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, children_loader
 from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
-from sqlalchemy import select
-from strawberry.scalars import JSON
-from strawberry.types import Info
 
 
 @strawberry.enum

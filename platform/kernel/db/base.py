@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from openitsm.kernel.errors import Conflict
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from openitsm.kernel.errors import Conflict
 
 # Stable constraint names let Alembic drop and alter constraints on every backend.
 NAMING_CONVENTION = {

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openitsm.kernel.errors import Conflict
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+
+from openitsm.kernel.errors import Conflict
 
 if TYPE_CHECKING:
     from openitsm.kernel.actors import Actor
@@ -31,29 +32,64 @@ class UnitOfWork:
         self.factory = sessionmaker(engine, expire_on_commit=False)
         self.info = info or {}
 
-    @contextlib.contextmanager
-    def __call__(
-        self, actor: Actor | None = None, *, request_id: str | None = None
-    ) -> Iterator[Session]:
+    def open(self, actor: Actor | None = None, request_id: str | None = None) -> Session:
         session = self.factory()
         session.info.update(self.info)
         session.info["actor"] = actor
         session.info["request_id"] = request_id
         session.info["after_commit"] = []
+        return session
+
+    def close(self, session: Session, *, succeeded: bool) -> None:
+        """Commit (or roll back), close, then run the after-commit work of a commit."""
         try:
-            yield session
-            if session.info.get("rollback_only"):
+            if succeeded and not session.info.get("rollback_only"):
+                commit(session)
+            else:
                 session.rollback()
                 session.info["after_commit"] = []
-            else:
-                commit(session)
         except BaseException:
             session.rollback()
-            raise
-        finally:
             session.close()
+            raise
+        session.close()
         for callback in session.info["after_commit"]:
             callback()
+
+    @contextlib.contextmanager
+    def __call__(
+        self, actor: Actor | None = None, *, request_id: str | None = None
+    ) -> Iterator[Session]:
+        session = self.open(actor, request_id)
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            session.close()
+            raise
+        self.close(session, succeeded=True)
+
+
+class LazyUnitOfWork:
+    """A unit of work whose session opens on first use: a request that needs nothing from
+    the database (or only reads that already happened) costs no transaction."""
+
+    def __init__(self, unit: UnitOfWork, actor: Actor | None, request_id: str | None) -> None:
+        self.unit = unit
+        self.actor = actor
+        self.request_id = request_id
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.unit.open(self.actor, self.request_id)
+        return self._session
+
+    def close(self, *, succeeded: bool) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            self.unit.close(session, succeeded=succeeded)
 
 
 STALE_MESSAGE = (

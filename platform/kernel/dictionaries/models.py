@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from openitsm.kernel.audit import Audited
-from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from openitsm.kernel.audit import Audited
+from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned
 
 
 class Dictionary(IdMixin, Timestamped, Versioned, Audited, Base):

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from sqlalchemy import select
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
 from openitsm.kernel.dictionaries import service
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.errors import Forbidden
 from openitsm.kernel.graphql.connection import Connection, PageRequest, SortKey, paginate
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
-from sqlalchemy import select
-from strawberry import relay
-from strawberry.scalars import JSON
-from strawberry.types import Info
 
 ITEM_ORDER = (DictionaryItem.sort_order, DictionaryItem.id)
 

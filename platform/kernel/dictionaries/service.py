@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from openitsm.kernel.db import check_version
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.dictionaries.spec import LOCALES, DictionarySpec
 from openitsm.kernel.errors import BadUserInput, NotFound
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 MAX_CODE = 100
 

@@ -10,16 +10,19 @@ import base64
 import datetime as dt
 import decimal
 import enum
+import hashlib
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from openitsm.kernel.errors import BadUserInput
 from sqlalchemy import Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
+
+from openitsm.kernel.errors import BadUserInput
 
 NodeT = TypeVar("NodeT")
 
@@ -73,11 +76,25 @@ class Connection(Generic[NodeT]):
 
 @dataclass(frozen=True)
 class SortKey:
-    """One ORDER BY term; the primary key is always appended last to make the order total."""
+    """One ORDER BY term; the primary key is always appended last to make the order total.
+
+    `nullable` defaults to the column's declaration; NULL sorts as the largest value.
+    """
 
     column: InstrumentedAttribute[Any] | ColumnElement[Any]
     descending: bool = False
-    nullable: bool = False
+    nullable: bool | None = None
+
+    @property
+    def allows_null(self) -> bool:
+        if self.nullable is not None:
+            return self.nullable
+        expression = getattr(self.column, "expression", self.column)
+        return bool(getattr(expression, "nullable", True))
+
+    @property
+    def name(self) -> str:
+        return getattr(self.column, "key", None) or str(getattr(self.column, "name", ""))
 
 
 @dataclass(frozen=True)
@@ -89,10 +106,15 @@ class PageRequest:
 
 
 def page_size(request: PageRequest, default: int, maximum: int) -> tuple[int, bool]:
-    """The page size and whether we page backwards; refuses sizes outside 0..maximum."""
+    """The page size and whether we page backwards; refuses sizes outside 0..maximum.
+
+    `last` pages backwards, and so does a bare `before` (the page just before the cursor).
+    """
     if request.first is not None and request.last is not None:
         raise BadUserInput("Pass either first or last, not both.", field="first")
-    backwards = request.last is not None
+    backwards = request.last is not None or (
+        request.first is None and request.before is not None and request.after is None
+    )
     size = request.last if backwards else request.first
     if size is None:
         size = default
@@ -102,23 +124,63 @@ def page_size(request: PageRequest, default: int, maximum: int) -> tuple[int, bo
     return size, backwards
 
 
-def encode_cursor(values: Sequence[Any]) -> str:
-    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
+def _fingerprint(keys: Sequence[SortKey]) -> str:
+    """Ties a cursor to one ordering, so a cursor of another list or order is refused."""
+    spec = "|".join(f"{k.name}:{'d' if k.descending else 'a'}" for k in keys)
+    return hashlib.blake2s(spec.encode(), digest_size=4).hexdigest()
+
+
+def encode_cursor(values: Sequence[Any], keys: Sequence[SortKey]) -> str:
+    items = [_fingerprint(keys), *(_encode_value(v) for v in values)]
+    raw = json.dumps(items, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, keys: Sequence[SortKey], field: str = "after") -> list[Any]:
+    """The key values inside a cursor, checked against the list's order and column types."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, list) or len(values) != arity:
+        items = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(items, list) or len(items) != len(keys) + 1:
             raise ValueError("wrong shape")
-        return [_decode_value(v) for v in values]
+        if items[0] != _fingerprint(keys):
+            raise ValueError("cursor of another list or order")
+        values = [_decode_value(v) for v in items[1:]]
+        return [_checked(key, value) for key, value in zip(keys, values, strict=True)]
     except (ValueError, TypeError, json.JSONDecodeError):
         raise BadUserInput(
-            "That cursor is not valid for this list; start again without after/before.",
-            field="after",
+            f"That cursor is not valid for this list; start again without {field}.",
+            field=field,
         ) from None
+
+
+def _checked(key: SortKey, value: Any) -> Any:
+    """Refuse values the column cannot hold, so a forged cursor never reaches the database."""
+    if value is None:
+        if not key.allows_null:
+            raise ValueError("null for a column without nulls")
+        return None
+    try:
+        expected = getattr(key.column, "type").python_type  # noqa: B009
+    except (AttributeError, NotImplementedError):
+        return value
+    if issubclass(expected, enum.Enum):
+        return expected(value)
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+    elif expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif expected is decimal.Decimal:
+        ok = isinstance(value, (decimal.Decimal, int)) and not isinstance(value, bool)
+    elif expected is dt.date:
+        ok = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise ValueError("value of the wrong type")
+    return value
 
 
 def _encode_value(value: Any) -> Any:
@@ -128,6 +190,8 @@ def _encode_value(value: Any) -> Any:
         return {"d": value.isoformat()}
     if isinstance(value, decimal.Decimal):
         return {"n": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
     if isinstance(value, enum.Enum):
         return value.value
     return value
@@ -141,6 +205,8 @@ def _decode_value(value: Any) -> Any:
             return dt.date.fromisoformat(value["d"])
         if "n" in value:
             return decimal.Decimal(value["n"])
+        if "u" in value:
+            return uuid.UUID(value["u"])
         raise ValueError("unknown cursor value")
     return value
 
@@ -154,12 +220,13 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> C
     value = values[0]
     column = key.column
     rising = key.descending == backwards  # walking towards larger values
+    beyond: ColumnElement[bool]
     if value is None:
         beyond = column.isnot(None) if not rising else false()
         tie = column.is_(None)
     else:
         beyond = column > value if rising else column < value
-        if key.nullable and rising:
+        if key.allows_null and rising:
             beyond = or_(beyond, column.is_(None))
         tie = column == value
     if not rest:
@@ -168,11 +235,11 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> C
 
 
 def _order(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any]]:
-    terms = []
+    terms: list[ColumnElement[Any]] = []
     for key in keys:
         descending = key.descending != backwards
         term = key.column.desc() if descending else key.column.asc()
-        if key.nullable:
+        if key.allows_null:
             # NULLs after values ascending, before them descending (as PostgreSQL does).
             term = term.nulls_first() if descending else term.nulls_last()
         terms.append(term)
@@ -180,9 +247,7 @@ def _order(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any]]
 
 
 def _value_of(row: Any, key: SortKey) -> Any:
-    column = key.column
-    name = getattr(column, "key", None) or getattr(column, "name", None)
-    return getattr(row, name)  # type: ignore[arg-type]
+    return getattr(row, key.name)
 
 
 def paginate(
@@ -197,20 +262,25 @@ def paginate(
     count_cap: int = 1000,
     wrap: Callable[[Any], Any] = lambda row: row,
 ) -> Connection[Any]:
-    """Run one page of `statement` (a `select(Model)` with its filters) as a Connection."""
+    """Run one page of `statement` (a `select(Model)` with its filters) as a Connection.
+
+    `after` and `before` may be combined (the rows between them); `first` takes the page
+    from the start of that window, `last` from its end.
+    """
     size, backwards = page_size(request, default_size, max_size)
-    keys = [*keys, SortKey(tiebreak)]
-    cursor = request.before if backwards else request.after
+    keys = [*keys, SortKey(tiebreak, nullable=False)]
     page = statement.order_by(None).order_by(*_order(keys, backwards))
-    if cursor:
-        page = page.where(_after(keys, decode_cursor(cursor, len(keys)), backwards))
-    rows = list(session.scalars(page.limit(size + 1))) if size else []
+    if request.after:
+        page = page.where(_after(keys, decode_cursor(request.after, keys, "after"), False))
+    if request.before:
+        page = page.where(_after(keys, decode_cursor(request.before, keys, "before"), True))
+    rows = list(session.scalars(page.limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
     edges = [
-        Edge(cursor=encode_cursor([_value_of(row, k) for k in keys]), node=wrap(row))
+        Edge(cursor=encode_cursor([_value_of(row, k) for k in keys], keys), node=wrap(row))
         for row in rows
     ]
     info = PageInfo(

@@ -6,14 +6,17 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openitsm.kernel.actors import Actor
-from openitsm.kernel.errors import Unauthenticated
 from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.db.session import LazyUnitOfWork
+from openitsm.kernel.errors import Unauthenticated
+
 if TYPE_CHECKING:
-    from openitsm.kernel.app import Kernel
     from starlette.requests import Request
+
+    from openitsm.kernel.app import Kernel
 
 BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
 
@@ -21,11 +24,16 @@ BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
 @dataclass
 class Context:
     kernel: Kernel
-    session: Session
+    unit: LazyUnitOfWork
     actor: Actor
     request_id: str
     request: Request | None = None
     loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def session(self) -> Session:
+        """The request's session, opened (with its transaction) on first use."""
+        return self.unit.session
 
     @property
     def locale(self) -> str:

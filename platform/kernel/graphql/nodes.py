@@ -5,10 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from openitsm.kernel.graphql.context import Context
 from sqlalchemy import select
 from strawberry import relay
 from strawberry.types import Info
+
+from openitsm.kernel.graphql.context import Context
+
+# The largest primary key a 64-bit column holds; larger ids cannot exist.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """The primary key in a global id's node part, or None when it cannot be one."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
 
 
 def rows_by_id(context: Context, model: type[Any], ids: Sequence[int]) -> list[Any]:
@@ -60,13 +72,11 @@ class ModelNode(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Any]:
-        ids = []
-        for node_id in node_ids:
-            try:
-                ids.append(int(node_id))
-            except ValueError:
-                ids.append(-1)
-        rows = await by_id_loader(info.context, cls.__model__).load_many(ids)
+        ids = [parse_id(node_id) for node_id in node_ids]
+        loader = by_id_loader(info.context, cls.__model__)
+        rows = await loader.load_many([i for i in ids if i is not None])
+        found = iter(rows)
+        rows = [next(found) if i is not None else None for i in ids]
         if required and any(row is None for row in rows):
             from openitsm.kernel.errors import NotFound
 
@@ -79,6 +89,7 @@ def decode_id(value: relay.GlobalID, node_type: type[ModelNode], field: str = "i
     from openitsm.kernel.errors import BadUserInput
 
     expected = node_type.__strawberry_definition__.name  # type: ignore[attr-defined]
-    if value.type_name != expected or not value.node_id.isdigit():
+    key = parse_id(value.node_id)
+    if value.type_name != expected or key is None:
         raise BadUserInput(f"{field} must be the id of a {expected}.", field=field)
-    return int(value.node_id)
+    return key

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
+from strawberry.types import Info
+
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.references import RecordRef, RecordSummary
-from strawberry.types import Info
 
 
 def describe_loader(context: Context) -> Any:

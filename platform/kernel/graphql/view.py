@@ -1,8 +1,12 @@
 """The `/graphql` endpoint.
 
-Each request runs in a worker thread that owns a private event loop: resolvers use the
-ordinary synchronous session (the same service code the queue workers run) while
-DataLoaders still batch, and a slow query never stalls the server's main loop.
+Resolvers use the ordinary synchronous session — the same service code the queue workers
+run — while DataLoaders still batch within the operation. A web process runs one operation
+at a time on its event loop (`graphql_lock`), as a synchronous worker would: operations
+never interleave inside one process, so a transaction waiting for a database lock can never
+wait on another transaction of the same process. Concurrency comes from `--workers N`.
+A hop to a thread per request was measured at about 140 µs of CPU, more than executing
+`{ viewer { login } }` itself.
 """
 
 from __future__ import annotations
@@ -13,17 +17,17 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from openitsm.kernel.actors import ANONYMOUS
-from openitsm.kernel.errors import OpenITSMError
-from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.errors import error_payload, format_error
-from starlette.concurrency import run_in_threadpool
+from graphql import DocumentNode, get_operation_ast
+from graphql import OperationType as CoreOperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types.graphql import OperationType
+
+from openitsm.kernel.actors import ANONYMOUS
+from openitsm.kernel.db.session import LazyUnitOfWork
+from openitsm.kernel.errors import OpenITSMError
+from openitsm.kernel.graphql.context import Context
+from openitsm.kernel.graphql.errors import error_payload, format_error, internal_error
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -57,11 +61,17 @@ async def graphql_endpoint(request: Request) -> Response:
     request_id = request_id_of(request)
     if request.method == "GET":
         if kernel.settings.graphiql_enabled and "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(get_graphql_ide_html(subscription_enabled=False))
-        return _bad_request("Send GraphQL queries as POST with a JSON body.", request_id, 405)
+            return HTMLResponse(get_graphql_ide_html())
+        refusal = _bad_request("Send GraphQL queries as POST with a JSON body.", request_id, 405)
+        refusal.headers["allow"] = "POST"
+        return refusal
+    too_large = _bad_request(f"Request body over {MAX_BODY_BYTES} bytes.", request_id, 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return too_large  # refused before reading it
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        return _bad_request(f"Request body over {MAX_BODY_BYTES} bytes.", request_id, 413)
+        return too_large
     try:
         payload = json.loads(body)
         query = payload["query"]
@@ -69,13 +79,14 @@ async def graphql_endpoint(request: Request) -> Response:
         operation = payload.get("operationName")
         if not isinstance(query, str) or not isinstance(variables, dict):
             raise TypeError
+        if operation is not None and not isinstance(operation, str):
+            raise TypeError
     except (ValueError, KeyError, TypeError, AttributeError):
         return _bad_request(
             'Expected a JSON body like {"query": "...", "variables": {...}}.', request_id
         )
-    result = await run_in_threadpool(
-        execute, kernel, query, variables, operation, request, request_id
-    )
+    async with request.app.state.graphql_lock:
+        result = await run_operation(kernel, query, variables, operation, request, request_id)
     return JSONResponse(result, headers={"x-request-id": request_id})
 
 
@@ -88,50 +99,70 @@ def execute(
     request_id: str | None = None,
     actor: Any = None,
 ) -> dict[str, Any]:
-    """Run one operation in one transaction: committed if it succeeded, else rolled back."""
-    request_id = request_id or uuid.uuid4().hex
-    try:
-        return _execute(kernel, query, variables, operation, request, request_id, actor)
-    except OpenITSMError as exc:  # raised while committing, e.g. a lost update
-        return {"data": None, "errors": [error_payload(exc)]}
-    except (InvalidOperationTypeError, MissingQueryError):
-        return {
-            "data": None,
-            "errors": [
-                {
-                    "message": "Only queries and mutations are served over HTTP POST.",
-                    "extensions": {"code": "BAD_USER_INPUT"},
-                }
-            ],
-        }
+    """Run one operation from synchronous code (tests, scripts) on this thread's own loop."""
+    return _loop().run_until_complete(
+        run_operation(kernel, query, variables, operation, request, request_id, actor)
+    )
 
 
-def _execute(
+async def run_operation(
     kernel: Kernel,
     query: str,
+    variables: dict[str, Any] | None = None,
+    operation: str | None = None,
+    request: Request | None = None,
+    request_id: str | None = None,
+    actor: Any = None,
+) -> dict[str, Any]:
+    """Run one operation in one transaction: committed if it succeeded, else rolled back."""
+    request_id = request_id or uuid.uuid4().hex
+    if not query.strip():
+        return _refused('No query given; send {"query": "..."}.')
+    document, errors = kernel.schema.prepare(query)
+    if document is None:
+        return {"data": None, "errors": [format_error(e, request_id) for e in errors]}
+    chosen = get_operation_ast(document, operation)
+    if chosen is None:
+        if operation is None:
+            return _refused("The document holds several operations; name one in operationName.")
+        return _refused(f"The document has no operation named {operation!r}.")
+    if chosen.operation == CoreOperationType.SUBSCRIPTION:
+        return _refused("Only queries and mutations are served over HTTP POST.")
+    if errors:
+        return {"data": None, "errors": [format_error(e, request_id) for e in errors]}
+    try:
+        return await _execute(kernel, document, variables, operation, request, request_id, actor)
+    except OpenITSMError as exc:  # raised while committing, e.g. a lost update
+        return {"data": None, "errors": [error_payload(exc)]}
+    except Exception as exc:  # a fault outside any resolver, e.g. while committing
+        return {"data": None, "errors": [internal_error(exc, request_id)]}
+
+
+def _refused(message: str) -> dict[str, Any]:
+    error = {"message": message, "extensions": {"code": "BAD_USER_INPUT"}}
+    return {"data": None, "errors": [error]}
+
+
+async def _execute(
+    kernel: Kernel,
+    document: DocumentNode,
     variables: dict[str, Any] | None,
     operation: str | None,
     request: Request | None,
     request_id: str,
     actor: Any,
 ) -> dict[str, Any]:
-    with kernel.unit_of_work(request_id=request_id) as session:
-        if actor is None and request is not None:
-            actor = kernel.hook.actor_from_request(request=request, session=session, kernel=kernel)
-        actor = actor or ANONYMOUS
-        session.info["actor"] = actor
-        context = Context(kernel, session, actor, request_id, request)
-        result = _loop().run_until_complete(
-            kernel.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation,
-                allowed_operation_types=(OperationType.QUERY, OperationType.MUTATION),
-            )
-        )
-        if result.errors:
-            session.info["rollback_only"] = True
+    if actor is None and request is not None:
+        actor = kernel.hook.actor_from_request(request=request, kernel=kernel)
+    actor = actor or ANONYMOUS
+    unit = LazyUnitOfWork(kernel.unit_of_work, actor, request_id)
+    succeeded = False
+    try:
+        context = Context(kernel, unit, actor, request_id, request)
+        result = await kernel.schema.run(document, context, variables, operation)
+        succeeded = not result.errors
+    finally:
+        unit.close(succeeded=succeeded)
     response: dict[str, Any] = {"data": result.data}
     if result.errors:
         response["errors"] = [format_error(error, request_id) for error in result.errors]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from openitsm.kernel.audit import Audited
-from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned, utcnow
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from openitsm.kernel.audit import Audited
+from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned, utcnow
 
 
 class User(IdMixin, Timestamped, Versioned, Audited, Base):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from strawberry.types import Info
+
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.contribution import GraphQLContribution
@@ -13,12 +15,11 @@ from openitsm.kernel.identity import service
 from openitsm.kernel.identity.models import AuthSession, User
 from openitsm.kernel.identity.routes import routes, session_token
 from openitsm.kernel.references import RecordKind
-from strawberry.types import Info
 
 if TYPE_CHECKING:
-    from openitsm.kernel.app import Kernel
-    from sqlalchemy.orm import Session
     from starlette.requests import Request
+
+    from openitsm.kernel.app import Kernel
 
 
 @strawberry.type(description="The signed-in user.")
@@ -39,18 +40,11 @@ class IdentityQuery:
         actor = info.context.actor
         if actor.user_id is None:
             return None
-        user = info.context.session.get(User, actor.user_id)
-        if user is None:
-            return None
-        return Viewer(
-            id=user.id,
-            login=user.login,
-            name=user.name,
-            email=user.email,
-            is_superuser=user.is_superuser,
-            locale=user.locale,
-            time_zone=user.time_zone,
-        )
+        request = info.context.request
+        known = getattr(request.state, "signed_in_user", None) if request is not None else None
+        user = known if known is not None and known.id == actor.user_id else None
+        # Either row has every field of Viewer, which resolves them by attribute.
+        return user or info.context.session.get(User, actor.user_id)  # type: ignore[return-value]
 
 
 @hookimpl
@@ -81,6 +75,11 @@ def register_record_kinds() -> list[RecordKind]:
 
 
 @hookimpl
-def actor_from_request(request: Request, session: Session, kernel: Kernel) -> Actor | None:
+def actor_from_request(request: Request, kernel: Kernel) -> Actor | None:
     token = session_token(kernel, request)
-    return service.actor_for_token(session, token) if token else None
+    found = service.actor_for_token(kernel.engine, token) if token else None
+    if found is None:
+        return None
+    actor, user = found
+    request.state.signed_in_user = user  # so `viewer` needs no query of its own
+    return actor

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from openitsm.kernel.identity import service
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from openitsm.kernel.identity import service
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel

@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy.orm import Session
+
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import utcnow
+from openitsm.kernel.db.prepared import PreparedSelect
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.errors import BadUserInput
 from openitsm.kernel.identity.models import AuthSession, User
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 SESSION_DAYS = 14
 # Refresh last_seen at most this often, so reads do not turn into writes on every request.
@@ -94,29 +97,78 @@ def open_session(session: Session, user: User, user_agent: str | None = None) ->
     return token
 
 
-def actor_for_token(session: Session, token: str) -> Actor | None:
-    row = session.execute(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_hash == _digest(token))
-    ).first()
+# Built once: this runs on every authenticated request, and building the statement costs
+# more than executing it on SQLite.
+_SESSION_LOOKUP = PreparedSelect(
+    select(
+        AuthSession.id.label("session_id"),
+        AuthSession.expires_at,
+        AuthSession.revoked_at,
+        AuthSession.last_seen_at,
+        User.id.label("user_id"),
+        User.login,
+        User.name,
+        User.email,
+        User.is_superuser,
+        User.locale,
+        User.time_zone,
+        User.active,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """The signed-in user's own fields, read with the session so `viewer` needs no query."""
+
+    id: int
+    login: str
+    name: str
+    email: str | None
+    is_superuser: bool
+    locale: str | None
+    time_zone: str
+
+
+def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | None:
+    """The actor behind a session token, or None when it is unknown, expired or revoked.
+
+    Read outside the request's transaction, so a request that needs nothing else from the
+    database opens no transaction at all.
+    """
+    row = _SESSION_LOOKUP.first(engine, token_hash=_digest(token))
     if row is None:
         return None
-    auth, user = row
     now = utcnow()
-    if auth.revoked_at is not None or auth.expires_at <= now or not user.active:
+    if row["revoked_at"] is not None or row["expires_at"] <= now or not row["active"]:
         return None
-    if now - auth.last_seen_at > TOUCH_INTERVAL:
-        session.execute(
-            update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now)
-        )
-    return Actor(
-        user_id=user.id,
-        label=user.name,
-        superuser=user.is_superuser,
-        session_id=auth.id,
-        locale=user.locale,
+    if now - row["last_seen_at"] > TOUCH_INTERVAL:
+        # Its own short write, so the request's transaction never holds a write lock for it.
+        with engine.begin() as connection:
+            connection.execute(
+                update(AuthSession)
+                .where(AuthSession.id == row["session_id"])
+                .values(last_seen_at=now)
+            )
+    user = SignedInUser(
+        row["user_id"],
+        row["login"],
+        row["name"],
+        row["email"],
+        row["is_superuser"],
+        row["locale"],
+        row["time_zone"],
     )
+    actor = Actor(
+        user_id=row["user_id"],
+        label=row["name"],
+        superuser=row["is_superuser"],
+        session_id=row["session_id"],
+        locale=row["locale"],
+    )
+    return actor, user
 
 
 def revoke_session(session: Session, token: str) -> None:

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
 from openitsm.kernel.errors import ConfigurationError
 
 if TYPE_CHECKING:

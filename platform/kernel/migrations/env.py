@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
+
 from openitsm.kernel.db import Base
 
 config = context.config
@@ -34,17 +35,46 @@ def _branch_owning(table: str | None) -> str | None:
 
 def run() -> None:
     with kernel.engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=Base.metadata,
-            include_object=include_object,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-            transaction_per_migration=False,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, enforce=False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                include_object=include_object,
+                render_as_batch=sqlite,
+                compare_type=True,
+                # Our SQLite engine opens real transactions, so its DDL rolls back too:
+                # a failing revision leaves the database exactly as it was.
+                transactional_ddl=True,
+                transaction_per_migration=False,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+            connection.commit()
+        finally:
+            if sqlite:
+                if connection.in_transaction():
+                    connection.rollback()
+                _sqlite_foreign_keys(connection, enforce=True)
+
+
+def _sqlite_foreign_keys(connection: Any, *, enforce: bool) -> None:
+    """Batch migrations copy and drop tables; enforced foreign keys would make a drop cascade
+    into, or be refused by, the rows pointing at it. SQLite ignores this pragma inside a
+    transaction, so it goes straight to the driver, before any statement begins one."""
+    connection.connection.driver_connection.execute(
+        f"PRAGMA foreign_keys={'ON' if enforce else 'OFF'}"
+    )
+
+
+def _check_sqlite_foreign_keys(connection: Any) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migrations left rows with dangling foreign keys: {broken[:5]}")
 
 
 run()

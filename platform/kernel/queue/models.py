@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from openitsm.kernel.db import Base, IdMixin, utcnow
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from openitsm.kernel.db import Base, IdMixin, utcnow
 
 
 class TaskReceipt(IdMixin, Base):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.queue.models import TaskReceipt
 from openitsm.kernel.queue.tasks import Task, crontab, periodic_task
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
 
 RECEIPT_DAYS = 30
 

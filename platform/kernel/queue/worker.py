@@ -5,16 +5,28 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from openitsm.kernel.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
 
+# An idle SQLite queue is polled at least this often (Redis blocks on the queue instead).
+MAX_POLL_DELAY = 1.0
+
 
 def run_worker(kernel: Kernel, workers: int | None = None) -> None:
+    """Consume the queue and run periodic tasks until SIGTERM or Ctrl-C."""
+    if kernel.settings.queue.immediate:
+        raise ConfigurationError(
+            "[queue] immediate is on, so tasks run inline where they are enqueued and a worker "
+            "has nothing to do; set immediate = false (OPENITSM_QUEUE_IMMEDIATE=false)"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     tasks = kernel.tasks
     logging.getLogger("openitsm.queue").info(
-        "worker on %s with %d tasks: %s",
+        "worker on %s (queue %r) with %d tasks: %s",
         kernel.settings.queue_url.split("@")[-1],
+        kernel.settings.queue.name,
         len(tasks),
         ", ".join(sorted(tasks)),
     )
@@ -23,6 +35,7 @@ def run_worker(kernel: Kernel, workers: int | None = None) -> None:
         worker_type="thread",
         periodic=True,
         check_worker_health=True,
+        max_delay=MAX_POLL_DELAY,
     )
     kernel.hook.on_startup(kernel=kernel)
     try:

@@ -7,9 +7,10 @@ Create Date: 2026-11-27 07:19:37.191867
 
 from collections.abc import Sequence
 
-import openitsm.kernel.db
 import sqlalchemy as sa
 from alembic import op
+
+import openitsm.kernel.db
 
 revision: str = "9da2941a6fd1"
 down_revision: str | Sequence[str] | None = None

@@ -1,0 +1,29 @@
+"""Run every benchmark (start-up, memory, GraphQL throughput); fail if any misses its target.
+
+openitsm bench all
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+BENCHMARKS = ("startup", "memory", "graphql")
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent
+    failed = []
+    for name in BENCHMARKS:
+        print(f"== {name} ==", flush=True)
+        module = runpy.run_path(str(here / f"{name}.py"), run_name=f"openitsm_bench_{name}")
+        if module["main"]([]) != 0:
+            failed.append(name)
+        print(flush=True)
+    print("all targets met" if not failed else f"missed targets: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Greetings: an example OpenITSM plugin with a table, a GraphQL API and periodic tasks."""

@@ -1,0 +1,1 @@
+"""Attachments: files on any record `(kind, id)`, sniffed, size-limited and streamed."""

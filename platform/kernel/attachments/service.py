@@ -1,0 +1,330 @@
+"""Attachment operations: the one place that stores, checks, opens and deletes files.
+
+An upload is streamed into the store while it arrives: the size limit is checked chunk by
+chunk and the content type is sniffed from the first bytes, so an oversized or forbidden
+file is refused without ever being held in memory. The file is written before its row;
+if the transaction that adds the row does not commit, the file is removed again, so the
+store never keeps a file that no row points to.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import filetype
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.attachments.models import Attachment
+from openitsm.kernel.attachments.store import AttachmentStore, LocalDiskStore
+from openitsm.kernel.db.session import after_commit, flush
+from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
+from openitsm.kernel.references import RecordRef
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+    from openitsm.kernel.settings import Settings
+
+log = logging.getLogger("openitsm.attachments")
+
+SNIFF_BYTES = 8192  # what `filetype` looks at
+MAX_FILENAME = 255
+FALLBACK_FILENAME = "attachment"
+_UNCOMMITTED = "attachments_uncommitted"
+
+
+class UploadTooLarge(BadUserInput):
+    """The upload crossed `attachments.max_size_mb`; HTTP answers 413."""
+
+
+class BlockedType(BadUserInput):
+    """The sniffed type is in `attachments.blocked_types`; HTTP answers 415."""
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """A file written to the store that no row points to yet."""
+
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+def store_for(kernel: Kernel) -> AttachmentStore:
+    return LocalDiskStore(kernel.settings.attachments_path)
+
+
+def max_bytes(settings: Settings) -> int:
+    return int(settings.attachments.max_size_mb * 1024 * 1024)
+
+
+# --- input cleaning -------------------------------------------------------------------
+
+
+def sanitise_filename(name: str | None) -> str:
+    """The last path part of `name` without control characters, at most 255 characters.
+
+    Browsers and scripts may send `C:\\Users\\x\\a.txt` or `../../etc/passwd`; only what
+    a person would call the file's name is kept. The name is only ever shown and offered
+    as a download name, never used as a path.
+    """
+    text = unicodedata.normalize("NFC", name or "")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
+    text = text.strip()
+    if text in ("", ".", ".."):
+        return FALLBACK_FILENAME
+    if len(text) > MAX_FILENAME:
+        stem, dot, suffix = text.rpartition(".")
+        if dot and stem and len(suffix) <= 16:
+            text = stem[: MAX_FILENAME - len(suffix) - 1] + "." + suffix
+        else:
+            text = text[:MAX_FILENAME]
+    return text
+
+
+def clean_declared_type(value: str | None) -> str | None:
+    """The media type a client claimed, without parameters; kept for information only."""
+    media_type = (value or "").split(";", 1)[0].strip().lower()
+    return media_type[:255] or None
+
+
+def sniff(head: bytes) -> str:
+    """The content type read from the first bytes; the client's claim plays no part.
+
+    Unknown binary formats are `application/octet-stream`; bytes that decode as UTF-8
+    (and hold no NUL) are `text/plain`.
+    """
+    kind = filetype.guess(head)
+    if kind is not None:
+        return str(kind.mime)
+    if b"\x00" in head:
+        return "application/octet-stream"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain"
+
+
+# --- records --------------------------------------------------------------------------
+
+
+def require_actor(actor: Actor | None) -> Actor:
+    if actor is None or not actor.authenticated:
+        raise Unauthenticated()
+    return actor
+
+
+def require_record(session: Session, kernel: Kernel, ref: RecordRef) -> None:
+    """Refuse references to unknown kinds (BAD_USER_INPUT) and absent records (NOT_FOUND)."""
+    kernel.record_kinds.get(ref.kind)
+    if not kernel.record_kinds.exists(session, ref):
+        raise NotFound(f"No {ref.kind} with id {ref.id}.", field="recordId")
+
+
+# --- storing --------------------------------------------------------------------------
+
+
+def write_upload(kernel: Kernel, chunks: Iterable[bytes]) -> StoredUpload:
+    """Stream `chunks` into the store, enforcing the size limit and the blocked types.
+
+    Holds at most the first few kilobytes in memory (to sniff them); on any failure the
+    store keeps nothing.
+    """
+    settings = kernel.settings
+    limit = max_bytes(settings)
+    source = iter(chunks)
+    head = bytearray()
+    for chunk in source:
+        head += chunk
+        check_size(len(head), limit)
+        if len(head) >= SNIFF_BYTES:
+            break
+    content_type = sniff(bytes(head[:SNIFF_BYTES]))
+    blocked = {item.lower() for item in settings.attachments.blocked_types}
+    if content_type in blocked:
+        raise BlockedType(
+            f"Files of type {content_type} are not accepted here.", contentType=content_type
+        )
+    digest = hashlib.sha256()
+    size = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in _chain(bytes(head), source):
+            size += len(chunk)
+            check_size(size, limit)
+            digest.update(chunk)
+            yield chunk
+
+    key = store_for(kernel).save(counted())
+    return StoredUpload(key=key, size=size, sha256=digest.hexdigest(), content_type=content_type)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise UploadTooLarge(
+            f"The file is larger than the limit of {_megabytes(limit)}.", maxBytes=limit
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:g} MB" if size >= 1024 * 1024 else f"{size} bytes"
+
+
+def record_attachment(
+    session: Session,
+    kernel: Kernel,
+    ref: RecordRef,
+    filename: str | None,
+    declared_type: str | None,
+    stored: StoredUpload,
+    actor: Actor | None,
+) -> Attachment:
+    """Add the row for a file already in the store; the file goes if the row is not committed."""
+    forget_unless_committed(session, store_for(kernel), stored.key)
+    actor = require_actor(actor)
+    require_record(session, kernel, ref)
+    attachment = Attachment(
+        target_kind=ref.kind,
+        target_id=ref.id,
+        filename=sanitise_filename(filename),
+        content_type=stored.content_type,
+        declared_type=clean_declared_type(declared_type),
+        size=stored.size,
+        sha256=stored.sha256,
+        storage_key=stored.key,
+        uploaded_by=actor.user_id,
+    )
+    session.add(attachment)
+    flush(session)
+    return attachment
+
+
+def save_attachment(
+    session: Session,
+    kernel: Kernel,
+    ref: RecordRef,
+    filename: str | None,
+    declared_type: str | None,
+    chunks: Iterable[bytes],
+    actor: Actor | None,
+) -> Attachment:
+    """Attach a streamed file to the record `ref` in this session's transaction."""
+    require_actor(actor)
+    require_record(session, kernel, ref)
+    stored = write_upload(kernel, chunks)
+    return record_attachment(session, kernel, ref, filename, declared_type, stored, actor)
+
+
+# --- reading and deleting -------------------------------------------------------------
+
+
+def get_attachment(session: Session, attachment_id: int) -> Attachment:
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound(f"No attachment with id {attachment_id}.")
+    return attachment
+
+
+def open_attachment(
+    session: Session, kernel: Kernel, attachment_id: int, actor: Actor | None
+) -> tuple[Attachment, Iterator[bytes]]:
+    """The row and its bytes as chunks; the file is opened now, so absence fails here."""
+    require_actor(actor)
+    attachment = get_attachment(session, attachment_id)
+    try:
+        chunks = store_for(kernel).open(attachment.storage_key)
+    except NotFound:
+        log.error("attachment %s: stored file %s is missing", attachment.id, attachment.storage_key)
+        raise NotFound(f"The file of attachment {attachment_id} is missing.") from None
+    return attachment, chunks
+
+
+def delete_attachment(
+    session: Session, kernel: Kernel, attachment_id: int, actor: Actor | None
+) -> int:
+    """Delete the row now and the file once the deletion is committed; returns the id."""
+    actor = require_actor(actor)
+    attachment = get_attachment(session, attachment_id)
+    if not actor.superuser and (actor.user_id is None or actor.user_id != attachment.uploaded_by):
+        raise Forbidden("Only the uploader or an administrator may delete this attachment.")
+    store, key = store_for(kernel), attachment.storage_key
+    session.delete(attachment)
+    flush(session)
+    after_commit(session, lambda: _delete_quietly(store, key))
+    return attachment_id
+
+
+# --- no orphans: files written in a transaction that does not commit are removed --------
+
+
+def forget_unless_committed(session: Session, store: AttachmentStore, key: str) -> None:
+    """Remove the stored file `key` unless the session's current transaction commits."""
+    session.connection()  # begin the transaction the file belongs to, if none is open
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_UNCOMMITTED, []).append((transaction, store, key))
+
+
+def _delete_quietly(store: AttachmentStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except Exception:
+        log.exception("could not delete the stored file %s", key)
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _discard(session: Session, rolled_back: SessionTransaction | None) -> None:
+    pending: list[tuple[Any, AttachmentStore, str]] = session.info.get(_UNCOMMITTED) or []
+    kept = []
+    for transaction, store, key in pending:
+        if rolled_back is None or _inside(transaction, rolled_back):
+            _delete_quietly(store, key)
+        else:
+            kept.append((transaction, store, key))
+    if kept:
+        session.info[_UNCOMMITTED] = kept
+    else:
+        session.info.pop(_UNCOMMITTED, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    # Also fires when a savepoint is released; only the outermost commit makes files durable.
+    if session.info.get(_UNCOMMITTED) and session.get_nested_transaction() is None:
+        session.info.pop(_UNCOMMITTED, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    if session.info.get(_UNCOMMITTED):
+        _discard(session, previous_transaction)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without a commit (closed, or rolled back).
+    if transaction.parent is None and session.info.get(_UNCOMMITTED):
+        _discard(session, None)

@@ -1,0 +1,188 @@
+"""One implementation of every kernel hook; each leaves a trace a test can check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import strawberry
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from strawberry.types import Info
+
+from openitsm.kernel import (
+    Actor,
+    DictionarySpec,
+    GraphQLContribution,
+    ItemSpec,
+    MigrationBranch,
+    PluginSettings,
+    RecordKind,
+    hookimpl,
+    task,
+)
+
+from . import hookspecs
+from .models import DummyNote
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from openitsm.kernel import Kernel
+    from openitsm.kernel.audit import RecordEventData
+
+MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
+ACTOR_HEADER = "x-dummy-actor"
+DEMO_TEXT = "dummy demo note"
+
+# Traces of hook calls, cleared by the `dummy_plugin` fixture before each test.
+events: list[RecordEventData] = []
+lifecycle: list[str] = []
+
+
+class Settings(PluginSettings):
+    greeting: str = "hello"
+    limit: int = 5
+    api_token: SecretStr | None = None
+
+
+@strawberry.type
+class DummyQuery:
+    @strawberry.field
+    def dummy_note_count(self, info: Info[Any, Any]) -> int:
+        return info.context.session.scalar(select(func.count()).select_from(DummyNote)) or 0
+
+    @strawberry.field
+    def dummy_whoami(self, info: Info[Any, Any]) -> str:
+        return info.context.actor.label
+
+    @strawberry.field
+    def dummy_greeting(self, info: Info[Any, Any]) -> str:
+        return info.context.kernel.plugins.settings_of("dummy").greeting
+
+
+@strawberry.type
+class DummyMutation:
+    @strawberry.mutation
+    def add_dummy_note(self, info: Info[Any, Any], text: str) -> int:
+        note = DummyNote(text=text)
+        info.context.session.add(note)
+        info.context.session.flush()
+        kernel = info.context.kernel
+        kernel.hook.dummy_thing_happened(thing=text, kernel=kernel)
+        return note.id
+
+
+@task()
+def add_note(session: Session, text: str) -> int:
+    note = DummyNote(text=text)
+    session.add(note)
+    session.flush()
+    return note.id
+
+
+async def ping(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"pong from {request.app.state.kernel.settings.language}")
+
+
+@click.command("dummy-hello")
+@click.argument("name")
+def hello_command(name: str) -> None:
+    """Greet NAME (proves plugins can add commands)."""
+    click.echo(f"dummy says hello to {name}")
+
+
+@hookimpl
+def add_hookspecs(plugin_manager: Any) -> None:
+    plugin_manager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [DummyNote]
+
+
+@hookimpl
+def register_migrations() -> MigrationBranch:
+    return MigrationBranch("dummy", MIGRATIONS)
+
+
+@hookimpl
+def register_graphql() -> GraphQLContribution:
+    return GraphQLContribution(query=DummyQuery, mutation=DummyMutation)
+
+
+@hookimpl
+def register_routes() -> list[Route]:
+    return [Route("/dummy/ping", ping, methods=["GET"])]
+
+
+@hookimpl
+def register_tasks() -> list[Any]:
+    return [add_note]
+
+
+@hookimpl
+def register_dictionaries() -> list[DictionarySpec]:
+    return [
+        DictionarySpec(
+            "dummy_colour",
+            {"zh-CN": "颜色", "en": "Colour"},
+            items=(
+                ItemSpec("red", {"zh-CN": "红", "en": "Red"}),
+                ItemSpec("blue", {"zh-CN": "蓝", "en": "Blue"}),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def register_record_kinds() -> list[RecordKind]:
+    return [
+        RecordKind(
+            "dummy_note",
+            DummyNote,
+            labels={"zh-CN": "测试便笺", "en": "Dummy note"},
+            describe=lambda note: {"title": note.text, "status": "open"},
+            url="/dummy/notes/{id}",
+        )
+    ]
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(hello_command)
+
+
+@hookimpl
+def load_demo_data(session: Session, kernel: Kernel) -> None:
+    exists = session.scalar(select(DummyNote.id).where(DummyNote.text == DEMO_TEXT))
+    if exists is None:
+        session.add(DummyNote(text=DEMO_TEXT))
+
+
+@hookimpl
+def actor_from_request(request: Request) -> Actor | None:
+    raw = request.headers.get(ACTOR_HEADER)
+    if raw is None or not raw.isdigit():
+        return None
+    return Actor(user_id=int(raw), label=f"dummy actor {raw}")
+
+
+@hookimpl
+def on_startup(kernel: Kernel) -> None:
+    lifecycle.append("startup")
+
+
+@hookimpl
+def on_shutdown(kernel: Kernel) -> None:
+    lifecycle.append("shutdown")
+
+
+@hookimpl
+def on_record_changed(event: RecordEventData) -> None:
+    events.append(event)
