@@ -7,6 +7,7 @@ plugin's models, tasks and hooks behave identically wherever its code runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import logging
 import time
@@ -87,7 +88,7 @@ class Kernel:
                         f"plugin '{owner}' registers {model!r}, which does not derive from "
                         "openitsm.kernel.Base"
                     )
-                owners[model.__tablename__] = owner
+                owners[model.__tablename__] = owner  # type: ignore[attr-defined]
         return owners
 
     def contributions(self, hook_name: str) -> list[tuple[str, Any]]:
@@ -114,7 +115,11 @@ class Kernel:
 
     @cached_property
     def dictionary_specs(self) -> list[DictionarySpec]:
-        return [spec for _, specs in self.contributions("register_dictionaries") for spec in specs]
+        return [
+            dataclasses.replace(spec, owner=spec.owner or owner)
+            for owner, specs in self.contributions("register_dictionaries")
+            for spec in specs
+        ]
 
     @cached_property
     def huey(self) -> huey_module.Huey:

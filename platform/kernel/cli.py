@@ -243,6 +243,13 @@ def main() -> None:
     from openitsm.kernel.settings import load_settings
 
     # Plugins may add commands; a broken configuration must not hide the built-in ones.
+    # `--config` must be known before the plugins are, so read it ahead of click.
+    arguments = sys.argv[1:]
+    for position, argument in enumerate(arguments):
+        if argument == "--config" and position + 1 < len(arguments):
+            os.environ["OPENITSM_CONFIG"] = str(Path(arguments[position + 1]).resolve())
+        elif argument.startswith("--config="):
+            os.environ["OPENITSM_CONFIG"] = str(Path(argument.split("=", 1)[1]).resolve())
     try:
         found = load_plugins(load_settings())
         found.hook.register_commands(cli=cli)

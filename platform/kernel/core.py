@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ class KernelQuery:
     async def node(self, info: Info[Context, Any], id: relay.GlobalID) -> relay.Node | None:
         info.context.require_actor()
         node_type = id.resolve_type(info)
-        found = await node_type.resolve_nodes(info=info, node_ids=[id.node_id], required=False)
+        found = node_type.resolve_nodes(info=info, node_ids=[id.node_id], required=False)
+        if inspect.isawaitable(found):
+            found = await found
         return next(iter(found), None)
 
     @strawberry.field(description="Describe records of any module by (kind, id) in one call.")

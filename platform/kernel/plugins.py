@@ -288,7 +288,7 @@ def _bind_settings(found: PluginSet, settings: Settings) -> None:
             raise ConfigurationError(
                 f"plugin '{info.name}': its Settings must subclass openitsm.kernel.PluginSettings"
             )
-        declared[info.name] = list(model.model_fields)
+        declared[info.name] = list(model.model_fields)  # type: ignore[attr-defined]
         info.settings = validate_plugin_settings(
             info.name, model, plugin_values(settings, info.name, model), settings.source
         )

@@ -83,7 +83,7 @@ class ServerSettings(Section):
 
 
 class AttachmentSettings(Section):
-    max_size_mb: float = Field(default=25, gt=0, le=10_240)
+    max_size_mb: float = Field(default=25, gt=0, le=2_047)
     path: Path | None = Field(default=None, description="Default: <data_dir>/attachments.")
     blocked_types: list[str] = Field(
         default_factory=lambda: [
@@ -257,8 +257,11 @@ def _refuse_secrets_in_file(
         if is_secret(field):
             _refuse_secret(config_path, (*loc, name))
         annotation = field.annotation
-        nested = isinstance(annotation, type) and issubclass(annotation, Section)
-        if nested and isinstance(data[name], Mapping):
+        if (
+            isinstance(annotation, type)
+            and issubclass(annotation, Section)
+            and isinstance(data[name], Mapping)
+        ):
             _refuse_secrets_in_file(data[name], config_path, annotation, (*loc, name))
 
 

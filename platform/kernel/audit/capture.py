@@ -113,7 +113,7 @@ def _changes(obj: Any, action: str) -> list[FieldChangeData]:
     return changes
 
 
-def _pending(session: Session) -> list[tuple[Any, str]]:
+def _pending(session: Session) -> list[tuple[Any, str, list[FieldChangeData] | None]]:
     found = session.info.setdefault("audit_pending", [])
     return found
 

@@ -18,7 +18,7 @@ class PreparedSelect:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self.names = [column.key for column in statement.selected_columns]
+        self.names = [str(column.key) for column in statement.selected_columns]
         self._by_dialect: dict[str, tuple[str, tuple[str, ...] | None, list[Any]]] = {}
 
     def _prepare(self, engine: Engine) -> tuple[str, tuple[str, ...] | None, list[Any]]:

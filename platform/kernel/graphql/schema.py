@@ -98,11 +98,11 @@ class KernelSchema(strawberry.Schema):
             variable_values=variables,
             operation_name=operation,
             executor_class=self.execution_context_class,
-            is_awaitable=optimized_is_awaitable,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
         )
-        if optimized_is_awaitable(result):
-            result = await result
-        return result  # type: ignore[return-value]
+        if isinstance(result, ExecutionResult):
+            return result
+        return await result  # type: ignore[misc, no-any-return]
 
 
 def build_schema(

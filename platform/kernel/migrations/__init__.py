@@ -81,7 +81,7 @@ def pending_migrations(kernel: Kernel) -> list[str]:
     """Branch heads the database has not reached, as 'label@revision'."""
     script = ScriptDirectory.from_config(alembic_config(kernel))
     applied = current(kernel)
-    reached = set()
+    reached: set[str] = set()
     for revision in applied:
         reached.update(r.revision for r in script.iterate_revisions(revision, "base"))
     missing = []

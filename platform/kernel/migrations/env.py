@@ -6,7 +6,7 @@ from typing import Any
 
 from alembic import context
 
-from openitsm.kernel.db import Base
+from openitsm.kernel.db import Base, UTCDateTime
 
 config = context.config
 kernel = config.attributes["kernel"]
@@ -33,6 +33,14 @@ def _branch_owning(table: str | None) -> str | None:
     return "kernel" if plugin.startswith("kernel.") else plugin
 
 
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Write the kernel's column types through the public API plugins import from."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import openitsm.kernel")
+        return "openitsm.kernel.UTCDateTime()"
+    return False
+
+
 def run() -> None:
     with kernel.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -43,6 +51,7 @@ def run() -> None:
                 connection=connection,
                 target_metadata=Base.metadata,
                 include_object=include_object,
+                render_item=render_item,
                 render_as_batch=sqlite,
                 compare_type=True,
                 # Our SQLite engine opens real transactions, so its DDL rolls back too:

@@ -1,7 +1,7 @@
 """${message}
 
 Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
+Revises:${"" if not down_revision else " " + (", ".join(down_revision) if isinstance(down_revision, (list, tuple)) else down_revision)}
 Create Date: ${create_date}
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import openitsm.kernel.db
+import openitsm.kernel
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}

@@ -18,7 +18,8 @@ RECEIPT_DAYS = 30
 def purge_task_receipts(session: Session) -> int:
     """Receipts only guard against duplicates in flight; a month is far beyond any retry."""
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=RECEIPT_DAYS)
-    return session.execute(delete(TaskReceipt).where(TaskReceipt.done_at < cutoff)).rowcount
+    result = session.execute(delete(TaskReceipt).where(TaskReceipt.done_at < cutoff))
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 @hookimpl
