@@ -7,8 +7,8 @@ plugin's models, tasks and hooks behave identically wherever its code runs.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
