@@ -37,6 +37,8 @@ def source_files() -> list[tuple[Path, str]]:
             relative = path.relative_to(base)
             if path.is_dir() or "__pycache__" in relative.parts or path.suffix == ".pyc":
                 continue
+            if path.suffix == ".md":  # notes for readers of the source tree
+                continue
             found.append((path, "/".join([*package.split("."), *relative.parts])))
     return found
 

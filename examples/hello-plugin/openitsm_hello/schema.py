@@ -15,12 +15,10 @@ from openitsm.kernel import (
     Connection,
     Context,
     ModelNode,
-    PageRequest,
     SortKey,
     after_commit,
     by_id_loader,
     decode_id,
-    paginate,
 )
 from sqlalchemy import select
 from strawberry import relay
@@ -50,16 +48,12 @@ class HelloQuery:
     ) -> Connection[GreetingType]:
         context = info.context
         context.require_actor()
-        limits = context.kernel.settings.graphql
-        return paginate(
-            context.session,
+        return context.paginate(
             select(Greeting),
             keys=[SortKey(Greeting.name)],
             tiebreak=Greeting.id,
-            request=PageRequest(first=first, after=after),
-            default_size=limits.default_page_size,
-            max_size=limits.max_page_size,
-            count_cap=limits.count_cap,
+            first=first,
+            after=after,
         )
 
     @strawberry.field(description="One greeting; null when there is none with this id.")

@@ -17,7 +17,7 @@ from strawberry.types import Info
 from openitsm.kernel.attachments import service
 from openitsm.kernel.attachments.models import Attachment
 from openitsm.kernel.attachments.routes import download_url
-from openitsm.kernel.graphql.connection import Connection, PageRequest, paginate
+from openitsm.kernel.graphql.connection import Connection
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, decode_id
 from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
@@ -62,18 +62,14 @@ class AttachmentQuery:
         context.require_actor()
         ref = record.to_ref()
         service.require_record(context.session, context.kernel, ref)
-        limits = context.kernel.settings.graphql
-        return paginate(
-            context.session,
+        return context.paginate(
             select(Attachment).where(
                 Attachment.target_kind == ref.kind, Attachment.target_id == ref.id
             ),
             keys=[],
             tiebreak=Attachment.id,
-            request=PageRequest(first=first, after=after),
-            default_size=limits.default_page_size,
-            max_size=limits.max_page_size,
-            count_cap=limits.count_cap,
+            first=first,
+            after=after,
         )
 
 

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.errors import Forbidden
-from openitsm.kernel.graphql.connection import Connection, PageRequest, SortKey, paginate
+from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, children_loader
 from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
@@ -74,16 +74,11 @@ class AuditTimelineFilter:
 
 
 def _page(info: Info[Context, Any], statement: Any, **page: Any) -> Connection[AuditEventType]:
-    limits = info.context.kernel.settings.graphql
-    return paginate(
-        info.context.session,
+    return info.context.paginate(
         statement,
         keys=[SortKey(AuditEvent.id, descending=True)],
         tiebreak=AuditEvent.id,
-        request=PageRequest(**page),
-        default_size=limits.default_page_size,
-        max_size=limits.max_page_size,
-        count_cap=limits.count_cap,
+        **page,
     )
 
 

@@ -13,7 +13,7 @@ from strawberry.types import Info
 from openitsm.kernel.dictionaries import service
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.errors import Forbidden
-from openitsm.kernel.graphql.connection import Connection, PageRequest, SortKey, paginate
+from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
 
@@ -131,16 +131,12 @@ class DictionaryQuery:
     ) -> Connection[DictionaryType]:
         context = info.context
         context.require_actor()
-        limits = context.kernel.settings.graphql
-        return paginate(
-            context.session,
+        return context.paginate(
             select(Dictionary),
             keys=[SortKey(Dictionary.code)],
             tiebreak=Dictionary.id,
-            request=PageRequest(first=first, after=after),
-            default_size=limits.default_page_size,
-            max_size=limits.max_page_size,
-            count_cap=limits.count_cap,
+            first=first,
+            after=after,
         )
 
     @strawberry.field

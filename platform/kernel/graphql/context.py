@@ -6,12 +6,14 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db.session import LazyUnitOfWork
 from openitsm.kernel.errors import Unauthenticated
+from openitsm.kernel.graphql.connection import Connection, PageRequest, SortKey, paginate
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -54,6 +56,32 @@ class Context:
 
             existing = self.loaders[key] = DataLoader(load_fn=batch)
         return existing
+
+    def paginate(
+        self,
+        statement: Select[Any],
+        *,
+        keys: Sequence[SortKey],
+        tiebreak: Any,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> Connection[Any]:
+        """One page of `statement` in this request's session, sized by the site's limits."""
+        limits = self.kernel.settings.graphql
+        return paginate(
+            self.session,
+            statement,
+            keys=keys,
+            tiebreak=tiebreak,
+            request=PageRequest(first=first, after=after, last=last, before=before),
+            default_size=limits.default_page_size,
+            max_size=limits.max_page_size,
+            count_cap=limits.count_cap,
+            **({"wrap": wrap} if wrap is not None else {}),
+        )
 
     def require_actor(self) -> Actor:
         if not self.actor.authenticated:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 
@@ -33,7 +33,7 @@ def _branch_owning(table: str | None) -> str | None:
     return "kernel" if plugin.startswith("kernel.") else plugin
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Write the kernel's column types through the public API plugins import from."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("import openitsm.kernel")
