@@ -150,3 +150,20 @@ def test_logins_are_unique(kernel):
         service.create_user(session, "same", "One")
     with pytest.raises(BadUserInput), kernel.session() as session:
         service.create_user(session, "same", "Two")
+
+
+def test_last_seen_is_refreshed_only_after_a_while(kernel):
+    with kernel.session() as session:
+        user = service.create_user(session, "seen", "Seen", password="pw-pw")
+        token = service.open_session(session, user)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with kernel.session() as session:
+        session.execute(update(AuthSession).values(last_seen_at=long_ago))
+    actor, signed_in = service.actor_for_token(kernel.engine, token)
+    assert (actor.user_id, signed_in.login) == (user.id, "seen")
+    with kernel.session() as session:
+        first_touch = session.scalar(select(AuthSession.last_seen_at))
+    assert first_touch > long_ago + dt.timedelta(minutes=59)
+    service.actor_for_token(kernel.engine, token)
+    with kernel.session() as session:
+        assert session.scalar(select(AuthSession.last_seen_at)) == first_touch
