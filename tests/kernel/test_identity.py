@@ -167,3 +167,11 @@ def test_last_seen_is_refreshed_only_after_a_while(kernel):
     service.actor_for_token(kernel.engine, token)
     with kernel.session() as session:
         assert session.scalar(select(AuthSession.last_seen_at)) == first_touch
+
+
+def test_home_page_sends_strangers_to_sign_in(client):
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/"
+    sign_in(client)
+    page = client.get("/")
+    assert page.status_code == 200 and "Agent" in page.text and 'action="/logout"' in page.text
