@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import runpy
 import sys
-from pathlib import Path
 
 BENCHMARKS = ("startup", "memory", "graphql")
 
 
 def main() -> int:
-    here = Path(__file__).resolve().parent
     failed = []
     for name in BENCHMARKS:
         print(f"== {name} ==", flush=True)
-        module = runpy.run_path(str(here / f"{name}.py"), run_name=f"openitsm_bench_{name}")
+        module = runpy.run_module(f"bench.{name}", run_name=f"openitsm_bench_{name}")
         if module["main"]([]) != 0:
             failed.append(name)
         print(flush=True)

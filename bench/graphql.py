@@ -10,24 +10,10 @@ Starlette route returning `{"ok": true}`, served by the same single uvicorn proc
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-
-def _load_common():  # type: ignore[no-untyped-def]
-    """bench/ stays off sys.path: this file, named graphql.py, would shadow graphql-core."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    spec = importlib.util.spec_from_file_location("openitsm_bench_common", here / "_common.py")
-    assert spec and spec.loader
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-c = _load_common()
+from bench import _common as c
 
 TARGET_RATIO = 0.2
 QUERY = "{ viewer { login } }"

@@ -11,25 +11,12 @@ child process) is read from /proc.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import sys
 import time
 from pathlib import Path
 
-
-def _load_common():  # type: ignore[no-untyped-def]
-    """bench/ stays off sys.path: bench/graphql.py would shadow graphql-core."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    spec = importlib.util.spec_from_file_location("openitsm_bench_common", here / "_common.py")
-    assert spec and spec.loader
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-c = _load_common()
+from bench import _common as c
 
 TARGET_MB = 150.0
 

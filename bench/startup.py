@@ -10,28 +10,14 @@ a throw-away data dir; the median is reported, both from just before `import ope
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-
-def _load_common():  # type: ignore[no-untyped-def]
-    """bench/ stays off sys.path: bench/graphql.py would shadow graphql-core."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    spec = importlib.util.spec_from_file_location("openitsm_bench_common", here / "_common.py")
-    assert spec and spec.loader
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-c = _load_common()
+from bench import _common as c
 
 TARGET_SECONDS = 2.0
 PROBE = """

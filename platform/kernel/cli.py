@@ -228,14 +228,14 @@ def bench(name: str, args: tuple[str, ...]) -> None:
     import runpy
 
     folder = Path.cwd() / "bench"
-    script = folder / f"{name}.py"
-    if not script.exists():
+    if not (folder / f"{name}.py").exists() or name.startswith("_"):
         known = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
         raise ConfigurationError(
             f"no benchmark '{name}' in {folder}; known: {', '.join(known) or 'none'}"
         )
-    sys.argv = [str(script), *args]
-    runpy.run_path(str(script), run_name="__main__")
+    sys.argv = [f"bench.{name}", *args]
+    sys.path.insert(0, str(Path.cwd()))
+    runpy.run_module(f"bench.{name}", run_name="__main__", alter_sys=True)
 
 
 def main() -> None:
