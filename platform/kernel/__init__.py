@@ -4,6 +4,7 @@ Plugins import from here only (`from openitsm.kernel import hookimpl, Base, task
 from the kernel's internals, so the internals can change without breaking them.
 """
 
+from openitsm.kernel.access import ActionSpec, require
 from openitsm.kernel.actors import ANONYMOUS, SYSTEM, Actor
 from openitsm.kernel.app import Kernel, current_kernel
 from openitsm.kernel.audit import Audited
@@ -47,6 +48,7 @@ from openitsm.kernel.settings import PluginSettings
 __all__ = [
     "ANONYMOUS",
     "SYSTEM",
+    "ActionSpec",
     "Actor",
     "Audited",
     "BadUserInput",
@@ -91,6 +93,7 @@ __all__ = [
     "hookspec",
     "paginate",
     "periodic_task",
+    "require",
     "task",
     "utcnow",
 ]

@@ -20,10 +20,17 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)
     session_id: int | None = None
     locale: str | None = None
+    actions: frozenset[str] = field(default_factory=frozenset)
+    department_id: int | None = None
+    service_unit_ids: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def authenticated(self) -> bool:
         return self.user_id is not None or self is SYSTEM
+
+    def can(self, action: str) -> bool:
+        """Whether one of the actor's roles grants `action` (superusers may do everything)."""
+        return self.superuser or action in self.actions
 
 
 ANONYMOUS = Actor(user_id=None, label="anonymous")

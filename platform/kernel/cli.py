@@ -63,6 +63,7 @@ def migrate(target: str | None) -> None:
     """Bring the database up to date with every enabled plugin."""
     from openitsm.kernel import migrations
     from openitsm.kernel.dictionaries.service import sync_declared
+    from openitsm.kernel.organisation.service import sync_kernel_roles
 
     kernel = build_kernel()
     if target:
@@ -72,8 +73,11 @@ def migrate(target: str | None) -> None:
     migrations.upgrade(kernel)
     with kernel.session() as session:
         added = sync_declared(session, kernel.dictionary_specs)
+        roles = sync_kernel_roles(session, kernel)
     revisions = ", ".join(sorted(migrations.current(kernel)))
-    click.echo(f"database is current ({revisions}); {added} dictionary rows added")
+    click.echo(
+        f"database is current ({revisions}); {added} dictionary rows added, {roles} roles added"
+    )
 
 
 @cli.command()
@@ -99,11 +103,13 @@ def demo(password: str) -> None:
     from openitsm.kernel.dictionaries.service import sync_declared
     from openitsm.kernel.identity import service
     from openitsm.kernel.identity.models import User
+    from openitsm.kernel.organisation.service import sync_kernel_roles
 
     kernel = build_kernel()
     migrations.upgrade(kernel)
     with kernel.session() as session:
         sync_declared(session, kernel.dictionary_specs)
+        sync_kernel_roles(session, kernel)
         for login, name, superuser in DEMO_USERS:
             user = session.scalar(select(User).where(User.login == login))
             if user is None:

@@ -10,6 +10,7 @@ arguments without breaking plugins. `docs/plugin-hooks.md` has a heading per hoo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
 
+    from openitsm.kernel.access import ActionSpec
     from openitsm.kernel.actors import Actor
     from openitsm.kernel.app import Kernel
     from openitsm.kernel.audit import RecordEventData
@@ -113,6 +115,17 @@ def register_dictionaries() -> Iterable[DictionarySpec]:
 
 
 @hookspec
+def register_actions() -> Iterable[ActionSpec]:
+    """Return `ActionSpec`s: the actions roles may grant (`incident.create`, `report.export`).
+
+    Called once per process when the actions are first needed (`action_registry(kernel)`).
+    Name them `<plugin>.<verb>` in lower case; a name declared twice stops start-up. A role
+    granting an action no enabled plugin declares is refused, and code checks them with
+    `openitsm.kernel.require(actor, "incident.create")` or `actor.can(...)`.
+    """
+
+
+@hookspec
 def register_record_kinds() -> Iterable[RecordKind]:
     """Return the kinds of record this plugin owns, so others can link to them as `(kind, id)`.
 
@@ -156,6 +169,35 @@ def actor_from_request(request: Request, kernel: Kernel) -> Actor | None:
     The first non-None answer wins (`firstresult`); plugins registered later are asked
     first, so an adapter (API tokens, single sign-on) is asked before the kernel's session
     cookie. When every plugin returns None the request is anonymous.
+    """
+
+
+@dataclass(frozen=True)
+class CredentialsCheck:
+    """What a credentials plugin (a directory) concluded about one sign-in attempt.
+
+    `user_id` is the signed-in local user on success. `unavailable` means the plugin could
+    not ask its directory (down, timed out, certificate refused), so the sign-in page can
+    say so instead of "wrong password"; `detail` is for the log, never for the page.
+    """
+
+    user_id: int | None = None
+    unavailable: bool = False
+    detail: str = ""
+
+
+@hookspec(firstresult=True)
+def authenticate_credentials(
+    login: str, password: str, session: Session, kernel: Kernel
+) -> CredentialsCheck | None:
+    """Check a login and password against an outside directory; return a `CredentialsCheck`
+    or None when the credentials are not this plugin's to judge.
+
+    Called by the sign-in form before the local password check, inside the sign-in's unit of
+    work (`session`): create or update the local user there and return its id. Answer None
+    for unknown logins and wrong passwords, so local accounts (administrators) still sign in;
+    answer `CredentialsCheck(unavailable=True)` quickly when the directory cannot be reached.
+    The first non-None answer wins (`firstresult`).
     """
 
 

@@ -45,6 +45,7 @@ KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.dictionaries.plugin",
     "openitsm.kernel.attachments.plugin",
     "openitsm.kernel.identity.plugin",
+    "openitsm.kernel.organisation.plugin",
     "openitsm.kernel.queue.plugin",
 )
 

@@ -46,6 +46,7 @@ def build_kernel(
     """
     from openitsm.kernel import migrations
     from openitsm.kernel.dictionaries.service import sync_declared
+    from openitsm.kernel.organisation.service import sync_kernel_roles
 
     if plugins and "modules" not in overrides:
         overrides["modules"] = list(plugins)
@@ -56,6 +57,7 @@ def build_kernel(
         migrations.upgrade(kernel)
         with kernel.session() as session:
             sync_declared(session, kernel.dictionary_specs)
+            sync_kernel_roles(session, kernel)
     return kernel
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from openitsm.kernel.access import require
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
-from openitsm.kernel.errors import Forbidden
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, children_loader
@@ -24,6 +24,13 @@ class AuditAction(enum.Enum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    SIGN_IN = "sign_in"
+    SIGN_IN_FAILED = "sign_in_failed"
+    LOCKED = "locked"
+    SIGN_OUT = "sign_out"
+    TOKEN_CREATED = "token_created"
+    TOKEN_USED = "token_used"
+    TOKEN_REVOKED = "token_revoked"
 
 
 @strawberry.type
@@ -119,9 +126,7 @@ class AuditQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[AuditEventType]:
-        actor = info.context.require_actor()
-        if not actor.superuser:
-            raise Forbidden("Only administrators may read the site-wide audit timeline.")
+        require(info.context.require_actor(), "audit.read")
         statement = select(AuditEvent)
         if filter is not None:
             if filter.record_kind:

@@ -10,9 +10,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from openitsm.kernel.access import require
 from openitsm.kernel.dictionaries import service
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
-from openitsm.kernel.errors import Forbidden
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
@@ -21,8 +21,7 @@ ITEM_ORDER = (DictionaryItem.sort_order, DictionaryItem.id)
 
 
 def _require_admin(info: Info[Context, Any]) -> None:
-    if not info.context.require_actor().superuser:
-        raise Forbidden("Only administrators may edit dictionaries.")
+    require(info.context.require_actor(), "dictionary.manage")
 
 
 @strawberry.type(name="DictionaryItem")

@@ -18,6 +18,14 @@ class User(IdMixin, Timestamped, Versioned, Audited, Base):
     login: Mapped[str] = mapped_column(String(150), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
+    employee_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    phone: Mapped[str | None] = mapped_column(String(50))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="SET NULL"), index=True
+    )
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
     password_hash: Mapped[str | None] = mapped_column(String(255), info={"secret": True})
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -11,9 +11,10 @@ from openitsm.kernel.actors import Actor
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.kernel.identity import service
+from openitsm.kernel.identity import service, tokens
 from openitsm.kernel.identity.models import AuthSession, User
-from openitsm.kernel.identity.routes import routes, session_token
+from openitsm.kernel.identity.routes import client_address, routes, session_token
+from openitsm.kernel.identity.token_models import API_TOKEN_PREFIX, ApiToken, SignInThrottle
 from openitsm.kernel.references import RecordKind
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class IdentityQuery:
 
 @hookimpl
 def register_models() -> list[type]:
-    return [User, AuthSession]
+    return [User, AuthSession, ApiToken, SignInThrottle]
 
 
 @hookimpl
@@ -59,7 +60,17 @@ def register_routes() -> list[Any]:
 
 @hookimpl
 def register_graphql() -> GraphQLContribution:
-    return GraphQLContribution(query=IdentityQuery)
+    from openitsm.kernel.identity.token_schema import (
+        ApiTokenMutation,
+        ApiTokenQuery,
+        ApiTokenType,
+    )
+
+    @strawberry.type
+    class Query(IdentityQuery, ApiTokenQuery):
+        pass
+
+    return GraphQLContribution(query=Query, mutation=ApiTokenMutation, types=[ApiTokenType])
 
 
 @hookimpl
@@ -77,9 +88,18 @@ def register_record_kinds() -> list[RecordKind]:
 @hookimpl
 def actor_from_request(request: Request, kernel: Kernel) -> Actor | None:
     token = session_token(kernel, request)
-    found = service.actor_for_token(kernel.engine, token) if token else None
-    if found is None:
+    if not token:
         return None
-    actor, user = found
+    if token.startswith(API_TOKEN_PREFIX):
+        by_token = tokens.actor_for_api_token(kernel.engine, token, address=client_address(request))
+        if by_token is None:
+            return None
+        actor, user, token_id = by_token
+        request.state.api_token_id = token_id
+    else:
+        found = service.actor_for_token(kernel.engine, token)
+        if found is None:
+            return None
+        actor, user = found
     request.state.signed_in_user = user  # so `viewer` needs no query of its own
     return actor

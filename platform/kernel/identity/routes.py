@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel.identity import service
+from openitsm.kernel.db import utcnow
+from openitsm.kernel.identity import events, lockout, service
+from openitsm.kernel.identity.models import User
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -30,6 +33,7 @@ TEXT = {
         "password": "密码",
         "submit": "登录",
         "failed": "用户名或密码不正确。",
+        "locked": "登录失败次数过多，账户已临时锁定，请在 {minutes} 分钟后重试。",
         "csrf": "页面已过期，请重新提交。",
     },
     "en": {
@@ -38,6 +42,8 @@ TEXT = {
         "password": "Password",
         "submit": "Sign in",
         "failed": "Wrong login or password.",
+        "locked": "Too many failed sign-ins: this account is temporarily locked. "
+        "Try again in {minutes} minute(s).",
         "csrf": "This page expired; please submit it again.",
     },
 }
@@ -59,6 +65,10 @@ def session_token(kernel: Kernel, request: Request) -> str | None:
         return str(_serializer(kernel).loads(cookie))
     except BadSignature:
         return None
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -92,6 +102,18 @@ def _page(
     return response
 
 
+def _refusal(
+    request: Request, kernel: Kernel, lang: str, login: str, result: lockout.SignInResult
+) -> Response:
+    if result.locked_until is None:
+        return _page(request, kernel, error=TEXT[lang]["failed"], login=login, status=401)
+    seconds = max(1, math.ceil((result.locked_until - utcnow()).total_seconds()))
+    message = TEXT[lang]["locked"].format(minutes=math.ceil(seconds / 60))
+    response = _page(request, kernel, error=message, login=login, status=429)
+    response.headers["retry-after"] = str(seconds)
+    return response
+
+
 async def login_page(request: Request) -> Response:
     kernel: Kernel = request.app.state.kernel
     if request.method == "GET":
@@ -105,18 +127,16 @@ async def login_page(request: Request) -> Response:
         )
     login, password = str(form.get("login", "")), str(form.get("password", ""))
 
-    def sign_in() -> str | None:
+    def sign_in() -> str | lockout.SignInResult:
         with kernel.unit_of_work() as session:
-            user = service.authenticate(session, login, password)
-            return (
-                service.open_session(session, user, request.headers.get("user-agent"))
-                if user
-                else None
-            )
+            result = lockout.sign_in(session, login, password, address=client_address(request))
+            if result.user is None:
+                return result
+            return service.open_session(session, result.user, request.headers.get("user-agent"))
 
     token = await run_in_threadpool(sign_in)
-    if token is None:
-        return _page(request, kernel, error=TEXT[lang]["failed"], login=login, status=401)
+    if isinstance(token, lockout.SignInResult):
+        return _refusal(request, kernel, lang, login, token)
     response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -136,7 +156,18 @@ async def logout(request: Request) -> Response:
 
         def revoke() -> None:
             with kernel.unit_of_work() as session:
-                service.revoke_session(session, token)
+                user_id = service.revoke_session(session, token)
+                user = session.get(User, user_id) if user_id is not None else None
+                if user is not None:
+                    events.record(
+                        session,
+                        record_kind="user",
+                        record_id=user.id,
+                        action="sign_out",
+                        actor_id=user.id,
+                        actor_label=user.name,
+                        details={"address": client_address(request)},
+                    )
 
         await run_in_threadpool(revoke)
     response = RedirectResponse("/login", status_code=303)

@@ -12,12 +12,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from openitsm.kernel.access import grants
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.db.prepared import PreparedSelect
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.errors import BadUserInput
 from openitsm.kernel.identity.models import AuthSession, User
+from openitsm.kernel.identity.token_models import API_TOKEN_PREFIX
 
 SESSION_DAYS = 14
 # Refresh last_seen at most this often, so reads do not turn into writes on every request.
@@ -62,17 +64,27 @@ def create_user(
 
 def authenticate(session: Session, login: str, password: str) -> User | None:
     """The active user with these credentials, else None — in the same time either way."""
+    user, valid = check_credentials(session, login, password)
+    return user if valid else None
+
+
+def check_credentials(session: Session, login: str, password: str) -> tuple[User | None, bool]:
+    """The user holding `login` (if any) and whether the password signs them in.
+
+    A password is verified against a dummy hash when the login is unknown, so the answer
+    takes the same time either way.
+    """
     user = session.scalar(select(User).where(User.login == login.strip()))
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
-        return None
+        return user, False
     if user is None or not user.active or stored is _DUMMY_HASH:
-        return None
+        return user, False
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
-    return user
+    return user, True
 
 
 def _digest(token: str) -> str:
@@ -82,6 +94,8 @@ def _digest(token: str) -> str:
 def open_session(session: Session, user: User, user_agent: str | None = None) -> str:
     """Start a session and return its token; only the token's hash is stored."""
     token = secrets.token_urlsafe(32)
+    while token.startswith(API_TOKEN_PREFIX):  # that prefix marks API tokens on the Bearer path
+        token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
         AuthSession(
@@ -113,6 +127,8 @@ _SESSION_LOOKUP = PreparedSelect(
         User.locale,
         User.time_zone,
         User.active,
+        User.department_id,
+        grants.version_column(),
     )
     .join(User, User.id == AuthSession.user_id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
@@ -161,19 +177,26 @@ def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | 
         row["locale"],
         row["time_zone"],
     )
+    granted = grants.cached_grants(engine, row["user_id"], row["grants_version"])
     actor = Actor(
         user_id=row["user_id"],
         label=row["name"],
         superuser=row["is_superuser"],
         session_id=row["session_id"],
         locale=row["locale"],
+        actions=granted.actions,
+        department_id=row["department_id"],
+        service_unit_ids=granted.service_unit_ids,
     )
     return actor, user
 
 
-def revoke_session(session: Session, token: str) -> None:
-    session.execute(
+def revoke_session(session: Session, token: str) -> int | None:
+    """Revoke the session; the id of its user, or None when it was unknown or revoked."""
+    return session.scalar(
         update(AuthSession)
         .where(AuthSession.token_hash == _digest(token), AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
+        .returning(AuthSession.user_id)
+        .execution_options(synchronize_session=False)
     )

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from strawberry.types import Info
 
 from openitsm.kernel import (
+    ActionSpec,
     Actor,
     DictionarySpec,
     GraphQLContribution,
@@ -25,6 +26,8 @@ from openitsm.kernel import (
     hookimpl,
     task,
 )
+from openitsm.kernel.hookspecs import CredentialsCheck
+from openitsm.kernel.identity.models import User
 
 from . import hookspecs
 from .models import DummyNote
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 ACTOR_HEADER = "x-dummy-actor"
+DIRECTORY_LOGIN = "dummy-directory-user"
+DIRECTORY_PASSWORD = "letmein"
 DEMO_TEXT = "dummy demo note"
 
 # Traces of hook calls, cleared by the `dummy_plugin` fixture before each test.
@@ -141,6 +146,11 @@ def register_dictionaries() -> list[DictionarySpec]:
 
 
 @hookimpl
+def register_actions() -> list[ActionSpec]:
+    return [ActionSpec("dummy.poke", {"zh-CN": "戳一下", "en": "Poke"}, "Poke the dummy.")]
+
+
+@hookimpl
 def register_record_kinds() -> list[RecordKind]:
     return [
         RecordKind(
@@ -171,6 +181,23 @@ def actor_from_request(request: Request) -> Actor | None:
     if raw is None or not raw.isdigit():
         return None
     return Actor(user_id=int(raw), label=f"dummy actor {raw}")
+
+
+@hookimpl
+def authenticate_credentials(
+    login: str, password: str, session: Session
+) -> CredentialsCheck | None:
+    if login != DIRECTORY_LOGIN:
+        return None
+    if password != DIRECTORY_PASSWORD:
+        return CredentialsCheck(unavailable=True, detail="dummy directory is down")
+    user_id = session.scalar(select(User.id).where(User.login == login))
+    if user_id is None:
+        user = User(login=login, name="Dummy directory user")
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    return CredentialsCheck(user_id=user_id)
 
 
 @hookimpl

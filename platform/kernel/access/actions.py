@@ -1,0 +1,133 @@
+"""Actions: the named things a role may allow (`org.manage`, `incident.create`, …).
+
+Plugins declare theirs through the `register_actions` hook; a role may grant only declared
+actions, so a typo in a grant is an error instead of a permission that never applies.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.errors import BadUserInput, ConfigurationError, Forbidden, Unauthenticated
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action: `name` is `<module>.<verb>`, labels are by locale (zh-CN and en)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def label(self, locale: str) -> str:
+        return self.labels.get(locale) or self.labels.get("en") or self.name
+
+
+KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "org.read",
+        {"zh-CN": "查看组织架构", "en": "View the organisation"},
+        "See departments, users, roles and service units.",
+    ),
+    ActionSpec(
+        "org.manage",
+        {"zh-CN": "管理组织架构", "en": "Manage the organisation"},
+        "Create and change departments, users and service units.",
+    ),
+    ActionSpec(
+        "role.manage",
+        {"zh-CN": "管理角色", "en": "Manage roles"},
+        "Create roles, choose their actions, and grant or revoke them.",
+    ),
+    ActionSpec(
+        "dictionary.manage",
+        {"zh-CN": "管理参数配置", "en": "Manage dictionaries"},
+        "Add, rename, reorder and deactivate dictionary items.",
+    ),
+    ActionSpec(
+        "audit.read",
+        {"zh-CN": "查看全站审计记录", "en": "Read the site-wide audit timeline"},
+        "See every recorded change across the site.",
+    ),
+    ActionSpec(
+        "attachment.delete_any",
+        {"zh-CN": "删除任意附件", "en": "Delete any attachment"},
+        "Remove attachments uploaded by others.",
+    ),
+)
+
+
+class ActionRegistry:
+    """Every declared action by name, in declaration order (kernel first)."""
+
+    def __init__(self, declared: Iterable[tuple[str, Iterable[ActionSpec]]]) -> None:
+        self.specs: dict[str, ActionSpec] = {}
+        self.owners: dict[str, str] = {}
+        for owner, specs in declared:
+            for spec in specs:
+                if not isinstance(spec, ActionSpec) or not NAME.match(spec.name):
+                    raise ConfigurationError(
+                        f"plugin '{owner}' declares the action {getattr(spec, 'name', spec)!r}; "
+                        "actions are ActionSpec objects named '<module>.<verb>' in lower case"
+                    )
+                if spec.name in self.specs:
+                    raise ConfigurationError(
+                        f"the action '{spec.name}' is declared by both '{self.owners[spec.name]}' "
+                        f"and '{owner}'; one of them must rename it"
+                    )
+                self.specs[spec.name] = spec
+                self.owners[spec.name] = owner
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.specs
+
+    def __iter__(self) -> Iterator[ActionSpec]:
+        return iter(self.specs.values())
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def check(self, names: Iterable[str], field: str = "actions") -> list[str]:
+        """The names, de-duplicated in order, or BadUserInput naming the first unknown one."""
+        wanted = list(dict.fromkeys(name.strip() for name in names))
+        unknown = [name for name in wanted if name not in self.specs]
+        if unknown:
+            raise BadUserInput(
+                f"Unknown action {unknown[0]!r}; see the `actions` query for the declared ones.",
+                field=field,
+            )
+        return wanted
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[Kernel, ActionRegistry] = weakref.WeakKeyDictionary()
+
+
+def action_registry(kernel: Kernel) -> ActionRegistry:
+    """The kernel's actions, collected once from every enabled plugin's `register_actions`."""
+    found = _REGISTRIES.get(kernel)
+    if found is None:
+        found = _REGISTRIES[kernel] = ActionRegistry(kernel.contributions("register_actions"))
+    return found
+
+
+def require(actor: Actor, action: str) -> Actor:
+    """Return `actor` when one of its roles grants `action`; otherwise raise Forbidden."""
+    if not actor.authenticated:
+        raise Unauthenticated()
+    if not actor.can(action):
+        raise Forbidden(
+            f"You may not do this: it needs the action '{action}', "
+            "which none of your roles grants. Ask an administrator for a role that does.",
+            action=action,
+        )
+    return actor

@@ -1,0 +1,125 @@
+"""What an actor's roles grant, cached per process and dropped when grants change anywhere.
+
+The session lookup reads `grants_version` in the same prepared statement as the session, so
+a request whose user is cached costs no extra query; a change in any process bumps the
+counter (`bump`) and every process reloads on its next request.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, literal_column, select, update
+from sqlalchemy.orm import Session
+
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.organisation.models import (
+    GrantsVersion,
+    RoleAction,
+    UserRole,
+    UserServiceUnit,
+)
+
+GRANTS_ROW = 1
+# More cached users than this and the cache starts over; it refills one query per user.
+MAX_CACHED_USERS = 20_000
+
+
+@dataclass(frozen=True)
+class Grants:
+    actions: frozenset[str]
+    service_unit_ids: frozenset[int]
+
+
+def version_column() -> object:
+    """A scalar subquery for the counter, to add to a per-request prepared select."""
+    return (
+        select(GrantsVersion.value)
+        .where(GrantsVersion.id == literal_column(str(GRANTS_ROW)))  # inline: no parameter
+        .scalar_subquery()
+        .label("grants_version")
+    )
+
+
+def bump(session: Session) -> None:
+    """Mark grants as changed; call in the transaction that changes them."""
+    result = session.execute(
+        update(GrantsVersion)
+        .where(GrantsVersion.id == GRANTS_ROW)
+        .values(value=GrantsVersion.value + 1)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        session.add(GrantsVersion(id=GRANTS_ROW, value=1))
+        session.flush()
+
+
+def load_grants(connection: Connection | Session, user_id: int) -> Grants:
+    """Two small indexed queries: the actions of the user's roles, and their service units."""
+    actions = connection.scalars(
+        select(RoleAction.action)
+        .join(UserRole, UserRole.role_id == RoleAction.role_id)
+        .where(UserRole.user_id == user_id)
+        .distinct()
+    )
+    units = connection.scalars(
+        select(UserServiceUnit.service_unit_id).where(UserServiceUnit.user_id == user_id)
+    )
+    return Grants(frozenset(actions), frozenset(units))
+
+
+class _GrantsCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.version: int | None = None
+        self.by_user: dict[int, Grants] = {}
+
+    def get(self, engine: Engine, user_id: int, version: int) -> Grants:
+        with self.lock:
+            if version != self.version:
+                self.version, self.by_user = version, {}
+            found = self.by_user.get(user_id)
+        if found is not None:
+            return found
+        with engine.connect() as connection:
+            found = load_grants(connection, user_id)
+        with self.lock:
+            # Loaded after `version` was read, so it is at least that fresh.
+            if self.version == version:
+                if len(self.by_user) >= MAX_CACHED_USERS:
+                    self.by_user = {}
+                self.by_user[user_id] = found
+        return found
+
+
+_CACHES: weakref.WeakKeyDictionary[Engine, _GrantsCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def cached_grants(engine: Engine, user_id: int, version: int | None) -> Grants:
+    """The user's grants as of `version` (read with the session), from this process's cache."""
+    cache = _CACHES.get(engine)
+    if cache is None:
+        with _CACHES_LOCK:
+            cache = _CACHES.setdefault(engine, _GrantsCache())
+    return cache.get(engine, user_id, version or 0)
+
+
+def actor_for_user(session: Session, user_id: int) -> Actor:
+    """An Actor for a user, read in `session` (queue tasks, commands, tests)."""
+    from openitsm.kernel.identity.models import User
+
+    user = session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"no user with id {user_id}")
+    grants = load_grants(session, user_id)
+    return Actor(
+        user_id=user.id,
+        label=user.name,
+        superuser=user.is_superuser,
+        locale=user.locale,
+        actions=grants.actions,
+        department_id=user.department_id,
+        service_unit_ids=grants.service_unit_ids,
+    )

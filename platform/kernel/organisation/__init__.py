@@ -1,0 +1,1 @@
+"""The organisation: departments, roles, service units and who belongs where."""

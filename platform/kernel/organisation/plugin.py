@@ -1,0 +1,134 @@
+"""The kernel's organisation: departments, roles, service units and the kernel's actions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from openitsm.kernel.access import KERNEL_ACTIONS, ActionSpec
+from openitsm.kernel.graphql.contribution import GraphQLContribution
+from openitsm.kernel.hookspecs import hookimpl
+from openitsm.kernel.organisation.models import (
+    Department,
+    GrantsVersion,
+    Role,
+    RoleAction,
+    ServiceUnit,
+    ServiceUnitContact,
+    UserRole,
+    UserServiceUnit,
+)
+from openitsm.kernel.references import RecordKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from openitsm.kernel.app import Kernel
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [
+        Department,
+        Role,
+        RoleAction,
+        UserRole,
+        ServiceUnit,
+        ServiceUnitContact,
+        UserServiceUnit,
+        GrantsVersion,
+    ]
+
+
+@hookimpl
+def register_actions() -> list[ActionSpec]:
+    return list(KERNEL_ACTIONS)
+
+
+@hookimpl
+def register_record_kinds() -> list[RecordKind]:
+    return [
+        RecordKind(
+            "department",
+            Department,
+            labels={"zh-CN": "部门", "en": "Department"},
+            describe=lambda d: {"title": d.name, "status": "active" if d.active else "inactive"},
+        ),
+        RecordKind(
+            "role",
+            Role,
+            labels={"zh-CN": "角色", "en": "Role"},
+            describe=lambda r: {"title": r.label("en")},
+        ),
+        RecordKind(
+            "service_unit",
+            ServiceUnit,
+            labels={"zh-CN": "服务单位", "en": "Service unit"},
+            describe=lambda u: {"title": u.name, "status": "active" if u.active else "inactive"},
+        ),
+    ]
+
+
+@hookimpl
+def register_graphql() -> GraphQLContribution:
+    from openitsm.kernel.organisation.schema import (
+        TYPES,
+        OrganisationMutation,
+        OrganisationQuery,
+    )
+
+    return GraphQLContribution(query=OrganisationQuery, mutation=OrganisationMutation, types=TYPES)
+
+
+DEMO_DEPARTMENTS = (
+    ("it", "信息技术部 IT", None),
+    ("it-desk", "服务台 Service desk", "it"),
+    ("it-ops", "运维组 Operations", "it"),
+    ("business", "业务部 Business", None),
+)
+DEMO_UNITS = (("acme", "Acme 制造 Acme Manufacturing"), ("globex", "Globex 物流 Globex Logistics"))
+# (login, department code, role codes, service unit codes) for the demo users.
+DEMO_MEMBERS = (
+    ("admin", "it", ("administrator",), ()),
+    ("agent", "it-desk", ("service_desk_agent",), ("acme", "globex")),
+    ("engineer", "it-ops", ("second_line_engineer", "configuration_manager"), ("acme",)),
+    ("manager", "it", ("supervisor", "change_manager", "problem_manager"), ("acme", "globex")),
+    ("enduser", "business", ("end_user",), ("acme",)),
+)
+
+
+@hookimpl
+def load_demo_data(session: Session, kernel: Kernel) -> None:
+    from openitsm.kernel.identity.models import User
+    from openitsm.kernel.organisation import service
+
+    service.sync_kernel_roles(session, kernel)
+    departments = {d.code: d for d in session.scalars(select(Department))}
+    for code, name, parent in DEMO_DEPARTMENTS:
+        if code not in departments:
+            departments[code] = service.create_department(
+                session,
+                code=code,
+                name=name,
+                parent_id=departments[parent].id if parent else None,
+            )
+    units = {u.code: u for u in session.scalars(select(ServiceUnit))}
+    for code, name in DEMO_UNITS:
+        if code not in units:
+            units[code] = service.create_service_unit(session, code=code, name=name)
+    roles = {r.code: r for r in session.scalars(select(Role))}
+    for login, department, role_codes, unit_codes in DEMO_MEMBERS:
+        user = session.scalar(select(User).where(User.login == login))
+        if user is None or user.department_id is not None:
+            continue  # already placed once: leave what an administrator changed since
+        service.update_user(
+            session,
+            user.id,
+            user.version,
+            {
+                "department_id": departments[department].id,
+                "role_ids": [roles[code].id for code in role_codes if code in roles],
+                "service_unit_ids": [units[code].id for code in unit_codes],
+            },
+        )

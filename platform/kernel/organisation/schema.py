@@ -1,0 +1,700 @@
+"""The organisation in GraphQL: thin resolvers over `service`, each guarded by its action."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from sqlalchemy import or_, select
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from openitsm.kernel.access import action_registry, require
+from openitsm.kernel.graphql.connection import Connection, SortKey
+from openitsm.kernel.graphql.context import Context
+from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
+from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation import service
+from openitsm.kernel.organisation.models import (
+    Department,
+    Role,
+    RoleAction,
+    ServiceUnit,
+    ServiceUnitContact,
+    UserRole,
+    UserServiceUnit,
+)
+
+DEPARTMENT_ORDER = (Department.sort_order, Department.id)
+
+
+def _can_read(info: Info[Context, Any]) -> None:
+    require(info.context.require_actor(), "org.read")
+
+
+def _linked_loader(
+    context: Context, link: Any, owner_column: str, target: Any, target_column: str, order: Any
+) -> Any:
+    """Rows of `target` linked to each key through the table `link`, in one query per tick."""
+    owner = getattr(link, owner_column)
+
+    def load(keys: Sequence[int]) -> list[list[Any]]:
+        grouped: dict[int, list[Any]] = {key: [] for key in keys}
+        rows = context.session.execute(
+            select(owner, target)
+            .join(link, getattr(link, target_column) == target.id)
+            .where(owner.in_(keys))
+            .order_by(*order)
+        )
+        for key, row in rows:
+            grouped[key].append(row)
+        return [grouped[key] for key in keys]
+
+    return context.loader(("linked", link, owner_column), load)
+
+
+@strawberry.type(name="Action", description="Something a role may allow.")
+class ActionType:
+    name: str
+    labels: JSON
+    description: str
+    owner: str = strawberry.field(description="The plugin that declares it.")
+
+    @strawberry.field
+    def label(self, info: Info[Context, Any], locale: str | None = None) -> str:
+        labels: dict[str, str] = self.labels  # type: ignore[assignment]
+        return labels.get(locale or info.context.locale) or labels.get("en") or self.name
+
+
+@strawberry.type(name="Role")
+class RoleType(ModelNode):
+    __model__ = Role
+
+    code: str
+    labels: JSON
+    builtin: bool = strawberry.field(description="Shipped with OpenITSM (still editable).")
+    description: str
+    version: int
+
+    @strawberry.field
+    def label(
+        self, root: strawberry.Parent[Role], info: Info[Context, Any], locale: str | None = None
+    ) -> str:
+        return root.label(locale or info.context.locale)
+
+    @strawberry.field(description="The names of the actions this role grants.")
+    async def actions(self, root: strawberry.Parent[Role], info: Info[Context, Any]) -> list[str]:
+        rows = await children_loader(
+            info.context, RoleAction, "role_id", (RoleAction.action,)
+        ).load(root.id)
+        return [row.action for row in rows]
+
+
+@strawberry.type(name="ServiceUnitContact")
+class ServiceUnitContactType(ModelNode):
+    __model__ = ServiceUnitContact
+
+    name: str
+    phone: str | None
+    email: str | None
+    position: str | None
+    version: int
+
+    @strawberry.field
+    async def user(
+        self, root: strawberry.Parent[ServiceUnitContact], info: Info[Context, Any]
+    ) -> UserType | None:
+        if root.user_id is None:
+            return None
+        return await by_id_loader(info.context, User).load(root.user_id)
+
+
+@strawberry.type(name="ServiceUnit", description="A customer company (服务单位).")
+class ServiceUnitType(ModelNode):
+    __model__ = ServiceUnit
+
+    code: str
+    name: str
+    active: bool
+    version: int
+
+    @strawberry.field
+    async def contacts(
+        self, root: strawberry.Parent[ServiceUnit], info: Info[Context, Any]
+    ) -> list[ServiceUnitContactType]:
+        return await children_loader(
+            info.context, ServiceUnitContact, "service_unit_id", (ServiceUnitContact.id,)
+        ).load(root.id)
+
+    @strawberry.field
+    async def members(
+        self, root: strawberry.Parent[ServiceUnit], info: Info[Context, Any]
+    ) -> list[UserType]:
+        return await _linked_loader(
+            info.context, UserServiceUnit, "service_unit_id", User, "user_id", (User.login,)
+        ).load(root.id)
+
+
+@strawberry.type(name="Department")
+class DepartmentType(ModelNode):
+    __model__ = Department
+
+    code: str
+    name: str
+    sort_order: int
+    active: bool
+    version: int
+
+    @strawberry.field
+    async def parent(
+        self, root: strawberry.Parent[Department], info: Info[Context, Any]
+    ) -> DepartmentType | None:
+        if root.parent_id is None:
+            return None
+        return await by_id_loader(info.context, Department).load(root.parent_id)
+
+    @strawberry.field
+    async def children(
+        self,
+        root: strawberry.Parent[Department],
+        info: Info[Context, Any],
+        include_inactive: bool = False,
+    ) -> list[DepartmentType]:
+        rows = await children_loader(info.context, Department, "parent_id", DEPARTMENT_ORDER).load(
+            root.id
+        )
+        return [row for row in rows if include_inactive or row.active]
+
+    @strawberry.field
+    async def members(
+        self, root: strawberry.Parent[Department], info: Info[Context, Any]
+    ) -> list[UserType]:
+        return await children_loader(info.context, User, "department_id", (User.login,)).load(
+            root.id
+        )
+
+    @strawberry.field
+    async def head(
+        self, root: strawberry.Parent[Department], info: Info[Context, Any]
+    ) -> UserType | None:
+        if root.head_user_id is None:
+            return None
+        return await by_id_loader(info.context, User).load(root.head_user_id)
+
+    @strawberry.field
+    async def admin(
+        self, root: strawberry.Parent[Department], info: Info[Context, Any]
+    ) -> UserType | None:
+        if root.admin_user_id is None:
+            return None
+        return await by_id_loader(info.context, User).load(root.admin_user_id)
+
+
+@strawberry.type(name="User")
+class UserType(ModelNode):
+    __model__ = User
+
+    login: str
+    name: str
+    email: str | None
+    employee_id: str | None
+    phone: str | None
+    active: bool
+    locale: str | None
+    time_zone: str
+    is_superuser: bool
+    version: int
+
+    @strawberry.field
+    async def department(
+        self, root: strawberry.Parent[User], info: Info[Context, Any]
+    ) -> DepartmentType | None:
+        if root.department_id is None:
+            return None
+        return await by_id_loader(info.context, Department).load(root.department_id)
+
+    @strawberry.field
+    async def manager(
+        self, root: strawberry.Parent[User], info: Info[Context, Any]
+    ) -> UserType | None:
+        if root.manager_id is None:
+            return None
+        return await by_id_loader(info.context, User).load(root.manager_id)
+
+    @strawberry.field
+    async def roles(
+        self, root: strawberry.Parent[User], info: Info[Context, Any]
+    ) -> list[RoleType]:
+        return await _linked_loader(
+            info.context, UserRole, "user_id", Role, "role_id", (Role.code,)
+        ).load(root.id)
+
+    @strawberry.field
+    async def service_units(
+        self, root: strawberry.Parent[User], info: Info[Context, Any]
+    ) -> list[ServiceUnitType]:
+        return await _linked_loader(
+            info.context,
+            UserServiceUnit,
+            "user_id",
+            ServiceUnit,
+            "service_unit_id",
+            (ServiceUnit.code,),
+        ).load(root.id)
+
+
+@strawberry.input
+class UserFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Part of the login, name, employee id, phone or email."
+    )
+    department: relay.GlobalID | None = None
+    active: bool | None = None
+
+
+@strawberry.type
+class OrganisationQuery:
+    @strawberry.field(description="Top-level departments; descend with `children`.")
+    def departments(
+        self, info: Info[Context, Any], include_inactive: bool = False
+    ) -> list[DepartmentType]:
+        _can_read(info)
+        statement = select(Department).where(Department.parent_id.is_(None))
+        if not include_inactive:
+            statement = statement.where(Department.active.is_(True))
+        return list(info.context.session.scalars(statement.order_by(*DEPARTMENT_ORDER)))  # type: ignore[arg-type]
+
+    @strawberry.field
+    def department(self, info: Info[Context, Any], id: relay.GlobalID) -> DepartmentType | None:
+        _can_read(info)
+        return info.context.session.get(Department, decode_id(id, DepartmentType))  # type: ignore[return-value]
+
+    @strawberry.field
+    def users(
+        self,
+        info: Info[Context, Any],
+        filter: UserFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[UserType]:
+        _can_read(info)
+        statement = select(User)
+        if filter is not None:
+            if filter.search:
+                pattern = f"%{filter.search.strip()}%"
+                statement = statement.where(
+                    or_(
+                        User.login.ilike(pattern),
+                        User.name.ilike(pattern),
+                        User.employee_id.ilike(pattern),
+                        User.phone.ilike(pattern),
+                        User.email.ilike(pattern),
+                    )
+                )
+            if filter.department is not None:
+                department_id = decode_id(filter.department, DepartmentType, "department")
+                statement = statement.where(User.department_id == department_id)
+            if filter.active is not None:
+                statement = statement.where(User.active.is_(filter.active))
+        return info.context.paginate(
+            statement, keys=[SortKey(User.login)], tiebreak=User.id, first=first, after=after
+        )
+
+    @strawberry.field(description="A user; everyone signed in may read their own record.")
+    def user(self, info: Info[Context, Any], id: relay.GlobalID) -> UserType | None:
+        actor = info.context.require_actor()
+        user_id = decode_id(id, UserType)
+        if user_id != actor.user_id:
+            require(actor, "org.read")
+        return info.context.session.get(User, user_id)  # type: ignore[return-value]
+
+    @strawberry.field
+    def roles(self, info: Info[Context, Any]) -> list[RoleType]:
+        _can_read(info)
+        return list(info.context.session.scalars(select(Role).order_by(Role.code)))  # type: ignore[arg-type]
+
+    @strawberry.field
+    def service_units(
+        self, info: Info[Context, Any], include_inactive: bool = False
+    ) -> list[ServiceUnitType]:
+        _can_read(info)
+        statement = select(ServiceUnit).order_by(ServiceUnit.code)
+        if not include_inactive:
+            statement = statement.where(ServiceUnit.active.is_(True))
+        return list(info.context.session.scalars(statement))  # type: ignore[arg-type]
+
+    @strawberry.field(description="Every action roles may grant, declared by the plugins.")
+    def actions(self, info: Info[Context, Any]) -> list[ActionType]:
+        info.context.require_actor()
+        registry = action_registry(info.context.kernel)
+        return [
+            ActionType(
+                name=spec.name,
+                labels=dict(spec.labels),  # type: ignore[arg-type]
+                description=spec.description,
+                owner=registry.owners[spec.name],
+            )
+            for spec in registry
+        ]
+
+
+# --- mutations ------------------------------------------------------------------------
+
+
+@strawberry.input
+class CreateDepartmentInput:
+    code: str
+    name: str
+    parent: relay.GlobalID | None = None
+    sort_order: int | None = None
+    head: relay.GlobalID | None = None
+    admin: relay.GlobalID | None = None
+
+
+@strawberry.input
+class UpdateDepartmentInput:
+    code: str | None = None
+    name: str | None = None
+    sort_order: int | None = None
+    active: bool | None = None
+    head: relay.GlobalID | None = strawberry.UNSET
+    admin: relay.GlobalID | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateUserInput:
+    login: str
+    name: str
+    password: str | None = None
+    email: str | None = None
+    employee_id: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None
+    department: relay.GlobalID | None = None
+    manager: relay.GlobalID | None = None
+    roles: list[relay.GlobalID] | None = None
+    service_units: list[relay.GlobalID] | None = None
+
+
+@strawberry.input
+class UpdateUserInput:
+    name: str | None = None
+    email: str | None = None
+    employee_id: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None
+    active: bool | None = None
+    department: relay.GlobalID | None = strawberry.UNSET
+    manager: relay.GlobalID | None = strawberry.UNSET
+    roles: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="The complete list of roles (replaces the current ones)."
+    )
+    service_units: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="The complete list of service units."
+    )
+
+
+@strawberry.input
+class CreateRoleInput:
+    code: str
+    labels: JSON
+    description: str = ""
+    actions: list[str] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateRoleInput:
+    labels: JSON | None = None
+    description: str | None = None
+    actions: list[str] | None = strawberry.field(
+        default=None, description="The complete list of granted actions."
+    )
+
+
+@strawberry.input
+class ServiceUnitInput:
+    code: str | None = None
+    name: str | None = None
+    active: bool | None = None
+
+
+@strawberry.input
+class ServiceUnitContactInput:
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    position: str | None = None
+    user: relay.GlobalID | None = None
+
+
+@strawberry.type
+class DepartmentPayload:
+    department: DepartmentType
+
+
+@strawberry.type
+class UserPayload:
+    user: UserType
+
+
+@strawberry.type
+class RolePayload:
+    role: RoleType
+
+
+@strawberry.type
+class ServiceUnitPayload:
+    service_unit: ServiceUnitType
+
+
+@strawberry.type
+class ServiceUnitContactPayload:
+    contact: ServiceUnitContactType
+
+
+def _manage(info: Info[Context, Any], action: str = "org.manage") -> Any:
+    require(info.context.require_actor(), action)
+    return info.context.session
+
+
+def _optional_id(value: Any, node_type: type[ModelNode], field: str) -> int | None:
+    return decode_id(value, node_type, field) if value is not None else None
+
+
+def _ids(values: list[relay.GlobalID] | None, node_type: type[ModelNode], field: str) -> Any:
+    return None if values is None else [decode_id(v, node_type, field) for v in values]
+
+
+def _user_links(input: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    if input.department is not strawberry.UNSET:
+        changes["department_id"] = _optional_id(input.department, DepartmentType, "department")
+    if input.manager is not strawberry.UNSET:
+        changes["manager_id"] = _optional_id(input.manager, UserType, "manager")
+    changes["role_ids"] = _ids(input.roles, RoleType, "roles")
+    changes["service_unit_ids"] = _ids(input.service_units, ServiceUnitType, "serviceUnits")
+    return changes
+
+
+@strawberry.type
+class OrganisationMutation:
+    @strawberry.mutation
+    def create_department(
+        self, info: Info[Context, Any], input: CreateDepartmentInput
+    ) -> DepartmentPayload:
+        department = service.create_department(
+            _manage(info),
+            code=input.code,
+            name=input.name,
+            parent_id=_optional_id(input.parent, DepartmentType, "parent"),
+            sort_order=input.sort_order,
+            head_user_id=_optional_id(input.head, UserType, "head"),
+            admin_user_id=_optional_id(input.admin, UserType, "admin"),
+        )
+        return DepartmentPayload(department=department)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def update_department(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        version: int,
+        input: UpdateDepartmentInput,
+    ) -> DepartmentPayload:
+        session = _manage(info)
+        changes: dict[str, Any] = {
+            "code": input.code,
+            "name": input.name,
+            "sort_order": input.sort_order,
+            "active": input.active,
+        }
+        if input.head is not strawberry.UNSET:
+            changes["head_user_id"] = _optional_id(input.head, UserType, "head")
+        if input.admin is not strawberry.UNSET:
+            changes["admin_user_id"] = _optional_id(input.admin, UserType, "admin")
+        department = service.update_department(
+            session, decode_id(id, DepartmentType), version, changes
+        )
+        return DepartmentPayload(department=department)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Move under another department, or to the top (no parent).")
+    def move_department(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        version: int,
+        parent: relay.GlobalID | None = None,
+        sort_order: int | None = None,
+    ) -> DepartmentPayload:
+        department = service.move_department(
+            _manage(info),
+            decode_id(id, DepartmentType),
+            version,
+            _optional_id(parent, DepartmentType, "parent"),
+            sort_order,
+        )
+        return DepartmentPayload(department=department)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def create_user(self, info: Info[Context, Any], input: CreateUserInput) -> UserPayload:
+        session = _manage(info)
+        changes = _user_links(
+            input,
+            {
+                "email": input.email,
+                "employee_id": input.employee_id,
+                "phone": input.phone,
+                "locale": input.locale,
+                "time_zone": input.time_zone,
+            },
+        )
+        if changes["role_ids"]:
+            require(info.context.actor, "role.manage")
+        user = service.create_user(
+            session, login=input.login, name=input.name, password=input.password, **changes
+        )
+        return UserPayload(user=user)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Change a user; `roles` also needs role.manage.")
+    def update_user(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int, input: UpdateUserInput
+    ) -> UserPayload:
+        session = _manage(info)
+        changes = _user_links(
+            input,
+            {
+                "name": input.name,
+                "email": input.email,
+                "employee_id": input.employee_id,
+                "phone": input.phone,
+                "locale": input.locale,
+                "time_zone": input.time_zone,
+                "active": input.active,
+            },
+        )
+        if changes["role_ids"] is not None:
+            require(info.context.actor, "role.manage")
+        user = service.update_user(session, decode_id(id, UserType), version, changes)
+        return UserPayload(user=user)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Deactivate (never delete) a user; their sessions stop.")
+    def deactivate_user(self, info: Info[Context, Any], id: relay.GlobalID) -> UserPayload:
+        user = service.deactivate_user(_manage(info), decode_id(id, UserType))
+        return UserPayload(user=user)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def create_role(self, info: Info[Context, Any], input: CreateRoleInput) -> RolePayload:
+        session = _manage(info, "role.manage")
+        role = service.create_role(
+            session,
+            action_registry(info.context.kernel),
+            code=input.code,
+            labels=input.labels,  # type: ignore[arg-type]
+            description=input.description,
+            actions=input.actions,
+        )
+        return RolePayload(role=role)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def update_role(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int, input: UpdateRoleInput
+    ) -> RolePayload:
+        session = _manage(info, "role.manage")
+        role = service.update_role(
+            session,
+            action_registry(info.context.kernel),
+            decode_id(id, RoleType),
+            version,
+            {"labels": input.labels, "description": input.description, "actions": input.actions},
+        )
+        return RolePayload(role=role)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def grant_role(
+        self, info: Info[Context, Any], user: relay.GlobalID, role: relay.GlobalID
+    ) -> UserPayload:
+        session = _manage(info, "role.manage")
+        user_id = decode_id(user, UserType, "user")
+        service.grant_role(session, user_id, decode_id(role, RoleType, "role"))
+        return UserPayload(user=service.get_user(session, user_id))  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def revoke_role(
+        self, info: Info[Context, Any], user: relay.GlobalID, role: relay.GlobalID
+    ) -> UserPayload:
+        session = _manage(info, "role.manage")
+        user_id = decode_id(user, UserType, "user")
+        service.revoke_role(session, user_id, decode_id(role, RoleType, "role"))
+        return UserPayload(user=service.get_user(session, user_id))  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def create_service_unit(
+        self, info: Info[Context, Any], code: str, name: str
+    ) -> ServiceUnitPayload:
+        unit = service.create_service_unit(_manage(info), code=code, name=name)
+        return ServiceUnitPayload(service_unit=unit)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def update_service_unit(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        version: int,
+        input: ServiceUnitInput,
+    ) -> ServiceUnitPayload:
+        unit = service.update_service_unit(
+            _manage(info),
+            decode_id(id, ServiceUnitType),
+            version,
+            {"code": input.code, "name": input.name, "active": input.active},
+        )
+        return ServiceUnitPayload(service_unit=unit)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def add_service_unit_contact(
+        self,
+        info: Info[Context, Any],
+        service_unit: relay.GlobalID,
+        input: ServiceUnitContactInput,
+    ) -> ServiceUnitContactPayload:
+        contact = service.add_contact(
+            _manage(info),
+            decode_id(service_unit, ServiceUnitType, "serviceUnit"),
+            name=input.name,
+            phone=input.phone,
+            email=input.email,
+            position=input.position,
+            user_id=_optional_id(input.user, UserType, "user"),
+        )
+        return ServiceUnitContactPayload(contact=contact)  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def add_service_unit_member(
+        self, info: Info[Context, Any], service_unit: relay.GlobalID, user: relay.GlobalID
+    ) -> ServiceUnitPayload:
+        session = _manage(info)
+        unit_id = decode_id(service_unit, ServiceUnitType, "serviceUnit")
+        service.add_service_unit_member(session, unit_id, decode_id(user, UserType, "user"))
+        return ServiceUnitPayload(service_unit=service.get_service_unit(session, unit_id))  # type: ignore[arg-type]
+
+    @strawberry.mutation
+    def remove_service_unit_member(
+        self, info: Info[Context, Any], service_unit: relay.GlobalID, user: relay.GlobalID
+    ) -> ServiceUnitPayload:
+        session = _manage(info)
+        unit_id = decode_id(service_unit, ServiceUnitType, "serviceUnit")
+        service.remove_service_unit_member(session, unit_id, decode_id(user, UserType, "user"))
+        return ServiceUnitPayload(service_unit=service.get_service_unit(session, unit_id))  # type: ignore[arg-type]
+
+
+TYPES = [
+    ActionType,
+    DepartmentType,
+    RoleType,
+    ServiceUnitContactType,
+    ServiceUnitType,
+    UserType,
+]
