@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, literal_column, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.organisation.models import (
     GrantsVersion,
+    Role,
     RoleAction,
     UserRole,
     UserServiceUnit,
@@ -31,6 +32,17 @@ MAX_CACHED_USERS = 20_000
 class Grants:
     actions: frozenset[str]
     service_unit_ids: frozenset[int]
+    actions_by_role: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.actions_by_role)
+
+    def limited_to(self, roles: frozenset[str]) -> Grants:
+        """What remains when only `roles` count (an API token scoped to some of them)."""
+        kept = {code: self.actions_by_role[code] for code in roles if code in self.actions_by_role}
+        actions = frozenset().union(*kept.values()) if kept else frozenset()
+        return Grants(frozenset(actions), self.service_unit_ids, kept)
 
 
 def version_column() -> object:
@@ -56,17 +68,24 @@ def bump(session: Session) -> None:
 
 
 def load_grants(connection: Connection | Session, user_id: int) -> Grants:
-    """Two small indexed queries: the actions of the user's roles, and their service units."""
-    actions = connection.scalars(
-        select(RoleAction.action)
-        .join(UserRole, UserRole.role_id == RoleAction.role_id)
+    """Two small indexed queries: the user's roles with their actions, and service units."""
+    by_role: dict[str, set[str]] = {}
+    rows = connection.execute(
+        select(Role.code, RoleAction.action)
+        .join(UserRole, UserRole.role_id == Role.id)
+        .outerjoin(RoleAction, RoleAction.role_id == Role.id)
         .where(UserRole.user_id == user_id)
-        .distinct()
     )
+    for code, action in rows:
+        actions_of_role = by_role.setdefault(code, set())
+        if action is not None:
+            actions_of_role.add(action)
     units = connection.scalars(
         select(UserServiceUnit.service_unit_id).where(UserServiceUnit.user_id == user_id)
     )
-    return Grants(frozenset(actions), frozenset(units))
+    actions_by_role = {code: frozenset(actions) for code, actions in by_role.items()}
+    every = frozenset().union(*actions_by_role.values()) if actions_by_role else frozenset()
+    return Grants(frozenset(every), frozenset(units), actions_by_role)
 
 
 class _GrantsCache:
@@ -120,6 +139,7 @@ def actor_for_user(session: Session, user_id: int) -> Actor:
         superuser=user.is_superuser,
         locale=user.locale,
         actions=grants.actions,
+        roles=grants.roles,
         department_id=user.department_id,
         service_unit_ids=grants.service_unit_ids,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -25,6 +26,9 @@ from openitsm.kernel.db import utcnow
 from openitsm.kernel.identity import events, service
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.identity.token_models import SignInThrottle
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
 
 LOCK_AFTER = 5
 FIRST_LOCK = dt.timedelta(minutes=1)
@@ -38,6 +42,7 @@ class SignInResult:
 
     user: User | None
     locked_until: dt.datetime | None = None
+    directory_unavailable: bool = False
 
 
 def lock_duration(failures: int) -> dt.timedelta | None:
@@ -59,8 +64,14 @@ def sign_in(
     *,
     address: str | None = None,
     request_id: str | None = None,
+    kernel: Kernel | None = None,
 ) -> SignInResult:
-    """Check a password sign-in against the lock and record the outcome."""
+    """Check a password sign-in against the lock and record the outcome.
+
+    A directory plugin (`authenticate_credentials`) is asked first; local accounts are
+    checked when it does not know the login, or cannot be reached, so administrators can
+    still sign in while the directory is down.
+    """
     key = _key(login)
     now = utcnow()
     throttle = session.get(SignInThrottle, key)
@@ -68,7 +79,17 @@ def sign_in(
         user = session.scalar(select(User).where(User.login == key))
         _record(session, user, key, "sign_in_failed", request_id, address=address, reason="locked")
         return SignInResult(None, throttle.locked_until)
-    user, valid = service.check_credentials(session, login, password)
+    directory = (
+        kernel.hook.authenticate_credentials(
+            login=login, password=password, session=session, kernel=kernel
+        )
+        if kernel is not None
+        else None
+    )
+    if directory is not None and directory.user_id is not None:
+        user, valid = session.get(User, directory.user_id), True
+    else:
+        user, valid = service.check_credentials(session, login, password)
     if valid and user is not None:
         if throttle is not None:
             session.execute(delete(SignInThrottle).where(SignInThrottle.login == key))
@@ -83,11 +104,14 @@ def sign_in(
             details={"address": address},
         )
         return SignInResult(user)
-    _record(session, user, key, "sign_in_failed", request_id, address=address, reason="password")
+    # The failure counts even when the directory was down: the local password was tried.
+    unavailable = directory is not None and directory.unavailable
+    reason = "directory" if unavailable else "password"
+    _record(session, user, key, "sign_in_failed", request_id, address=address, reason=reason)
     locked_until = _count_failure(session, key, now)
     if locked_until is not None:
         _record(session, user, key, "locked", request_id, locked_until=locked_until.isoformat())
-    return SignInResult(None, locked_until)
+    return SignInResult(None, locked_until, directory_unavailable=unavailable)
 
 
 def _count_failure(session: Session, key: str, now: dt.datetime) -> dt.datetime | None:

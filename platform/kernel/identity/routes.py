@@ -35,6 +35,7 @@ TEXT = {
         "failed": "用户名或密码不正确。",
         "locked": "登录失败次数过多，账户已临时锁定，请在 {minutes} 分钟后重试。",
         "csrf": "页面已过期，请重新提交。",
+        "directory": "暂时无法连接域目录服务，请稍后重试；本地管理员账号仍可登录。",
     },
     "en": {
         "title": "Sign in",
@@ -45,6 +46,8 @@ TEXT = {
         "locked": "Too many failed sign-ins: this account is temporarily locked. "
         "Try again in {minutes} minute(s).",
         "csrf": "This page expired; please submit it again.",
+        "directory": "The directory cannot be reached right now; try again later. "
+        "Local administrator accounts can still sign in.",
     },
 }
 
@@ -105,6 +108,8 @@ def _page(
 def _refusal(
     request: Request, kernel: Kernel, lang: str, login: str, result: lockout.SignInResult
 ) -> Response:
+    if result.directory_unavailable and result.locked_until is None:
+        return _page(request, kernel, error=TEXT[lang]["directory"], login=login, status=503)
     if result.locked_until is None:
         return _page(request, kernel, error=TEXT[lang]["failed"], login=login, status=401)
     seconds = max(1, math.ceil((result.locked_until - utcnow()).total_seconds()))
@@ -129,7 +134,9 @@ async def login_page(request: Request) -> Response:
 
     def sign_in() -> str | lockout.SignInResult:
         with kernel.unit_of_work() as session:
-            result = lockout.sign_in(session, login, password, address=client_address(request))
+            result = lockout.sign_in(
+                session, login, password, address=client_address(request), kernel=kernel
+            )
             if result.user is None:
                 return result
             return service.open_session(session, result.user, request.headers.get("user-agent"))

@@ -185,6 +185,7 @@ def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | 
         session_id=row["session_id"],
         locale=row["locale"],
         actions=granted.actions,
+        roles=granted.roles,
         department_id=row["department_id"],
         service_unit_ids=granted.service_unit_ids,
     )

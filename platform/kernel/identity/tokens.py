@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from openitsm.kernel.access import grants
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.db.prepared import PreparedSelect
@@ -149,6 +150,8 @@ _TOKEN_LOOKUP = PreparedSelect(
         User.locale,
         User.time_zone,
         User.active,
+        User.department_id,
+        grants.version_column(),
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
@@ -178,10 +181,17 @@ def actor_for_api_token(
         row["locale"],
         row["time_zone"],
     )
+    # The token acts with the roles it was given that its owner still holds, never more.
+    granted = grants.cached_grants(engine, row["user_id"], row["grants_version"]).limited_to(
+        frozenset(row["roles"] or ())
+    )
     actor = Actor(
         user_id=row["user_id"],
         label=label,
-        roles=frozenset(row["roles"] or ()),
+        roles=granted.roles,
+        actions=granted.actions,
+        department_id=row["department_id"],
+        service_unit_ids=granted.service_unit_ids,
         locale=row["locale"],
     )
     return actor, user, row["token_id"]

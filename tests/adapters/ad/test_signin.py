@@ -228,3 +228,36 @@ def test_directory_down_is_reported_quickly_as_unavailable(
     # The local administrator still gets in with the local password check.
     with kernel.session() as session:
         assert service.authenticate(session, "admin", "admin-pw") is not None
+
+
+def _page_sign_in(client: Any, login: str, password: str) -> Any:
+    from openitsm.kernel.identity.routes import CSRF_COOKIE
+
+    client.get("/login")
+    form = {"login": login, "password": password, "csrf": client.cookies.get(CSRF_COOKIE)}
+    return client.post("/login", data=form, follow_redirects=False)
+
+
+def test_the_sign_in_page_uses_the_directory(make_kernel: MakeKernel) -> None:
+    from starlette.testclient import TestClient
+
+    kernel = make_kernel()
+    with TestClient(kernel.asgi()) as client:
+        assert _page_sign_in(client, "EXAMPLE\\alice", "alice-pw").status_code == 303
+        viewer = client.post("/graphql", json={"query": "{ viewer { login } }"}).json()
+        assert viewer == {"data": {"viewer": {"login": "alice"}}}
+    with TestClient(kernel.asgi()) as client:
+        wrong = _page_sign_in(client, "alice", "not-her-password")
+        assert wrong.status_code == 401 and "用户名或密码不正确" in wrong.text
+
+
+def test_the_sign_in_page_says_when_the_directory_is_down(make_kernel: MakeKernel) -> None:
+    from starlette.testclient import TestClient
+
+    kernel = make_kernel(server=f"ldap://127.0.0.1:{_closed_port()}", timeout=1)
+    with kernel.session() as session:
+        service.create_user(session, "admin", "Admin", password="admin-pw", superuser=True)
+    with TestClient(kernel.asgi()) as client:
+        down = _page_sign_in(client, "alice", "alice-pw")
+        assert down.status_code == 503 and "无法连接域目录服务" in down.text
+        assert _page_sign_in(client, "admin", "admin-pw").status_code == 303
