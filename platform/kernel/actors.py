@@ -23,6 +23,8 @@ class Actor:
     actions: frozenset[str] = field(default_factory=frozenset)
     department_id: int | None = None
     service_unit_ids: frozenset[int] = field(default_factory=frozenset)
+    # (resource, scope) pairs the roles grant; see `openitsm.kernel.access.scope`.
+    scopes: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
     @property
     def authenticated(self) -> bool:

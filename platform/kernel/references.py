@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from openitsm.kernel.errors import BadUserInput, ConfigurationError
 
 if TYPE_CHECKING:
+    from openitsm.kernel.access.scope import ScopeColumns
+    from openitsm.kernel.actors import Actor
     from openitsm.kernel.plugins import PluginSet
 
 
@@ -53,7 +55,8 @@ class RecordKind:
     """A kind of record a plugin owns.
 
     `describe(row)` returns the title (and optionally `status`) as a mapping; `url` is a
-    template such as `/incidents/{id}`.
+    template such as `/incidents/{id}`. `scope` names the columns data scopes compare with;
+    a kind without it is visible to every actor (see `openitsm.kernel.access.scope`).
     """
 
     name: str
@@ -61,6 +64,7 @@ class RecordKind:
     labels: Mapping[str, str] = field(default_factory=dict)
     describe: Callable[[Any], Mapping[str, Any]] = lambda row: {"title": f"#{row.id}"}
     url: str | None = None
+    scope: ScopeColumns | None = None
 
     def label(self, locale: str) -> str:
         return self.labels.get(locale) or self.labels.get("en") or self.name
@@ -112,25 +116,36 @@ class RecordKinds:
                 return kind
         return None
 
-    def fetch(self, session: Session, refs: Iterable[RecordRef]) -> dict[RecordRef, Any]:
-        """The rows behind references, one query per kind; unknown kinds and ids are absent."""
+    def fetch(
+        self, session: Session, refs: Iterable[RecordRef], actor: Actor | None = None
+    ) -> dict[RecordRef, Any]:
+        """The rows behind references, one query per kind; unknown kinds and ids are absent.
+
+        With `actor`, rows outside the actor's data scope are absent too, exactly as if they
+        did not exist.
+        """
+        from openitsm.kernel.access.scope import visible
+
         wanted: dict[str, set[int]] = defaultdict(set)
         for ref in refs:
             if ref.kind in self.kinds:
                 wanted[ref.kind].add(ref.id)
         found: dict[RecordRef, Any] = {}
         for name, ids in wanted.items():
-            model = self.kinds[name].model
-            for row in session.scalars(select(model).where(model.id.in_(sorted(ids)))):
+            kind = self.kinds[name]
+            statement = select(kind.model).where(kind.model.id.in_(sorted(ids)))
+            if actor is not None:
+                statement = visible(statement, actor, kind)
+            for row in session.scalars(statement):
                 found[RecordRef(name, row.id)] = row
         return found
 
     def describe(
-        self, session: Session, refs: Iterable[RecordRef]
+        self, session: Session, refs: Iterable[RecordRef], actor: Actor | None = None
     ) -> dict[RecordRef, RecordSummary]:
-        rows = self.fetch(session, refs)
+        rows = self.fetch(session, refs, actor)
         return {ref: self.kinds[ref.kind].summary(row) for ref, row in rows.items()}
 
-    def exists(self, session: Session, ref: RecordRef) -> bool:
+    def exists(self, session: Session, ref: RecordRef, actor: Actor | None = None) -> bool:
         self.get(ref.kind)
-        return ref in self.fetch(session, [ref])
+        return ref in self.fetch(session, [ref], actor)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Connection, Engine, literal_column, select, update
 from sqlalchemy.orm import Session
 
+from openitsm.kernel.access.models import RoleScope
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.organisation.models import (
     GrantsVersion,
@@ -33,16 +35,23 @@ class Grants:
     actions: frozenset[str]
     service_unit_ids: frozenset[int]
     actions_by_role: dict[str, frozenset[str]] = field(default_factory=dict)
+    # (resource, scope) pairs by role code: the data scope each role grants.
+    scopes_by_role: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def roles(self) -> frozenset[str]:
         return frozenset(self.actions_by_role)
 
+    @cached_property
+    def scopes(self) -> frozenset[tuple[str, str]]:
+        return frozenset().union(*self.scopes_by_role.values())
+
     def limited_to(self, roles: frozenset[str]) -> Grants:
         """What remains when only `roles` count (an API token scoped to some of them)."""
         kept = {code: self.actions_by_role[code] for code in roles if code in self.actions_by_role}
         actions = frozenset().union(*kept.values()) if kept else frozenset()
-        return Grants(frozenset(actions), self.service_unit_ids, kept)
+        scopes = {code: self.scopes_by_role[code] for code in kept if code in self.scopes_by_role}
+        return Grants(frozenset(actions), self.service_unit_ids, kept, scopes)
 
 
 def version_column() -> object:
@@ -68,7 +77,7 @@ def bump(session: Session) -> None:
 
 
 def load_grants(connection: Connection | Session, user_id: int) -> Grants:
-    """Two small indexed queries: the user's roles with their actions, and service units."""
+    """Three small indexed queries: roles with their actions, data scopes, service units."""
     by_role: dict[str, set[str]] = {}
     rows = connection.execute(
         select(Role.code, RoleAction.action)
@@ -80,12 +89,26 @@ def load_grants(connection: Connection | Session, user_id: int) -> Grants:
         actions_of_role = by_role.setdefault(code, set())
         if action is not None:
             actions_of_role.add(action)
+    scopes_by_role: dict[str, set[tuple[str, str]]] = {}
+    scope_rows = connection.execute(
+        select(Role.code, RoleScope.resource, RoleScope.scope)
+        .join(UserRole, UserRole.role_id == Role.id)
+        .join(RoleScope, RoleScope.role_id == Role.id)
+        .where(UserRole.user_id == user_id)
+    )
+    for code, resource, scope in scope_rows:
+        scopes_by_role.setdefault(code, set()).add((resource, scope))
     units = connection.scalars(
         select(UserServiceUnit.service_unit_id).where(UserServiceUnit.user_id == user_id)
     )
     actions_by_role = {code: frozenset(actions) for code, actions in by_role.items()}
     every = frozenset().union(*actions_by_role.values()) if actions_by_role else frozenset()
-    return Grants(frozenset(every), frozenset(units), actions_by_role)
+    return Grants(
+        frozenset(every),
+        frozenset(units),
+        actions_by_role,
+        {code: frozenset(pairs) for code, pairs in scopes_by_role.items()},
+    )
 
 
 class _GrantsCache:
@@ -142,4 +165,5 @@ def actor_for_user(session: Session, user_id: int) -> Actor:
         roles=grants.roles,
         department_id=user.department_id,
         service_unit_ids=grants.service_unit_ids,
+        scopes=grants.scopes,
     )

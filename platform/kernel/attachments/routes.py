@@ -276,7 +276,7 @@ def receive_upload(kernel: Kernel, request: Request, request_id: str) -> dict[st
         fields, part = form.fields_until_file()
         ref = record_ref(fields)
         with kernel.unit_of_work(actor, request_id=request_id) as session:
-            service.require_record(session, kernel, ref)
+            service.require_record(session, kernel, ref, actor)
         stored = service.write_upload(kernel, form.file_chunks())
     except MultipartParseError as exc:
         raise BadUserInput(f"The multipart body is malformed: {exc}.") from None

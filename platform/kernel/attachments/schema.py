@@ -61,7 +61,7 @@ class AttachmentQuery:
         context = info.context
         context.require_actor()
         ref = record.to_ref()
-        service.require_record(context.session, context.kernel, ref)
+        service.require_record(context.session, context.kernel, ref, context.actor)
         return context.paginate(
             select(Attachment).where(
                 Attachment.target_kind == ref.kind, Attachment.target_id == ref.id

@@ -124,10 +124,11 @@ def require_actor(actor: Actor | None) -> Actor:
     return actor
 
 
-def require_record(session: Session, kernel: Kernel, ref: RecordRef) -> None:
-    """Refuse references to unknown kinds (BAD_USER_INPUT) and absent records (NOT_FOUND)."""
+def require_record(session: Session, kernel: Kernel, ref: RecordRef, actor: Actor) -> None:
+    """Refuse unknown kinds (BAD_USER_INPUT), and records that are absent or outside the
+    actor's data scope alike (NOT_FOUND), so nobody learns that a hidden record exists."""
     kernel.record_kinds.get(ref.kind)
-    if not kernel.record_kinds.exists(session, ref):
+    if not kernel.record_kinds.exists(session, ref, actor):
         raise NotFound(f"No {ref.kind} with id {ref.id}.", field="recordId")
 
 
@@ -199,7 +200,7 @@ def record_attachment(
     """Add the row for a file already in the store; the file goes if the row is not committed."""
     forget_unless_committed(session, store_for(kernel), stored.key)
     actor = require_actor(actor)
-    require_record(session, kernel, ref)
+    require_record(session, kernel, ref, actor)
     attachment = Attachment(
         target_kind=ref.kind,
         target_id=ref.id,
@@ -226,8 +227,7 @@ def save_attachment(
     actor: Actor | None,
 ) -> Attachment:
     """Attach a streamed file to the record `ref` in this session's transaction."""
-    require_actor(actor)
-    require_record(session, kernel, ref)
+    require_record(session, kernel, ref, require_actor(actor))
     stored = write_upload(kernel, chunks)
     return record_attachment(session, kernel, ref, filename, declared_type, stored, actor)
 
@@ -235,9 +235,18 @@ def save_attachment(
 # --- reading and deleting -------------------------------------------------------------
 
 
-def get_attachment(session: Session, attachment_id: int) -> Attachment:
+def get_attachment(
+    session: Session, kernel: Kernel, attachment_id: int, actor: Actor
+) -> Attachment:
+    """The attachment, if its record is one the actor may see (else NOT_FOUND, as if absent)."""
     attachment = session.get(Attachment, attachment_id)
-    if attachment is None:
+    kinds = kernel.record_kinds
+    visible = attachment is not None and (
+        kinds.exists(session, attachment.target, actor)
+        if attachment.target_kind in kinds
+        else actor.superuser
+    )
+    if attachment is None or not visible:
         raise NotFound(f"No attachment with id {attachment_id}.")
     return attachment
 
@@ -246,8 +255,7 @@ def open_attachment(
     session: Session, kernel: Kernel, attachment_id: int, actor: Actor | None
 ) -> tuple[Attachment, Iterator[bytes]]:
     """The row and its bytes as chunks; the file is opened now, so absence fails here."""
-    require_actor(actor)
-    attachment = get_attachment(session, attachment_id)
+    attachment = get_attachment(session, kernel, attachment_id, require_actor(actor))
     try:
         chunks = store_for(kernel).open(attachment.storage_key)
     except NotFound:
@@ -261,7 +269,7 @@ def delete_attachment(
 ) -> int:
     """Delete the row now and the file once the deletion is committed; returns the id."""
     actor = require_actor(actor)
-    attachment = get_attachment(session, attachment_id)
+    attachment = get_attachment(session, kernel, attachment_id, actor)
     if not actor.superuser and (actor.user_id is None or actor.user_id != attachment.uploaded_by):
         raise Forbidden("Only the uploader or an administrator may delete this attachment.")
     store, key = store_for(kernel), attachment.storage_key

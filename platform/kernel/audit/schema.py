@@ -105,7 +105,7 @@ class AuditQuery:
         context.require_actor()
         ref = record.to_ref()
         if (
-            not context.kernel.record_kinds.exists(context.session, ref)
+            not context.kernel.record_kinds.exists(context.session, ref, context.actor)
             and not context.actor.superuser
         ):
             from openitsm.kernel.errors import NotFound

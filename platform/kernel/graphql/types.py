@@ -14,7 +14,7 @@ from openitsm.kernel.references import RecordRef, RecordSummary
 
 def describe_loader(context: Context) -> Any:
     def load(refs: Sequence[RecordRef]) -> list[RecordSummary | None]:
-        found = context.kernel.record_kinds.describe(context.session, refs)
+        found = context.kernel.record_kinds.describe(context.session, refs, context.actor)
         return [found.get(ref) for ref in refs]
 
     return context.loader("describe-records", load)

@@ -188,6 +188,7 @@ def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | 
         roles=granted.roles,
         department_id=row["department_id"],
         service_unit_ids=granted.service_unit_ids,
+        scopes=granted.scopes,
     )
     return actor, user
 

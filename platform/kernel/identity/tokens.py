@@ -192,6 +192,7 @@ def actor_for_api_token(
         actions=granted.actions,
         department_id=row["department_id"],
         service_unit_ids=granted.service_unit_ids,
+        scopes=granted.scopes,
         locale=row["locale"],
     )
     return actor, user, row["token_id"]

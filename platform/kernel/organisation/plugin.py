@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from openitsm.kernel.access import KERNEL_ACTIONS, ActionSpec
+from openitsm.kernel.access.models import RoleScope
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
+from openitsm.kernel.organisation.delegation_models import Delegation
 from openitsm.kernel.organisation.models import (
     Department,
     GrantsVersion,
@@ -38,6 +40,8 @@ def register_models() -> list[type]:
         ServiceUnitContact,
         UserServiceUnit,
         GrantsVersion,
+        Delegation,
+        RoleScope,
     ]
 
 
@@ -72,13 +76,26 @@ def register_record_kinds() -> list[RecordKind]:
 
 @hookimpl
 def register_graphql() -> GraphQLContribution:
+    import strawberry
+
+    from openitsm.kernel.organisation import delegation_schema
     from openitsm.kernel.organisation.schema import (
         TYPES,
         OrganisationMutation,
         OrganisationQuery,
     )
 
-    return GraphQLContribution(query=OrganisationQuery, mutation=OrganisationMutation, types=TYPES)
+    @strawberry.type
+    class Query(OrganisationQuery, delegation_schema.DelegationQuery):
+        pass
+
+    @strawberry.type
+    class Mutation(OrganisationMutation, delegation_schema.DelegationMutation):
+        pass
+
+    return GraphQLContribution(
+        query=Query, mutation=Mutation, types=[*TYPES, *delegation_schema.TYPES]
+    )
 
 
 DEMO_DEPARTMENTS = (

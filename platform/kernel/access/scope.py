@@ -1,0 +1,119 @@
+"""Data scope: which rows of a record kind an actor may see, as one SQL condition.
+
+A role grants a scope per resource (record kind): `own`, `department`, `department_subtree`,
+`service_units` or `all`. A kind says which of its columns carry the owner, the department
+and the service unit (`ScopeColumns` on its `RecordKind`). The actor sees the union of the
+rows its roles allow; the union is compiled to one WHERE condition, so lists, totals and
+references are filtered by the database and never after the fact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from openitsm.kernel.access.models import SCOPES, RoleScope
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.errors import BadUserInput
+from openitsm.kernel.organisation.models import Department
+
+if TYPE_CHECKING:
+    from openitsm.kernel.references import RecordKind
+
+Statement = TypeVar("Statement", bound=Select[Any])
+
+
+@dataclass(frozen=True)
+class ScopeColumns:
+    """The columns of a kind's model that the scopes compare with.
+
+    A column left out means that scope grants nothing for the kind: `own` with no owner
+    column shows no rows rather than all of them.
+    """
+
+    owner: tuple[str, ...] = ()
+    department: str | None = None
+    service_unit: str | None = None
+
+
+def scopes_of(actor: Actor, resource: str) -> frozenset[str]:
+    """The scopes the actor's roles grant on `resource`."""
+    return frozenset(scope for name, scope in actor.scopes if name == resource)
+
+
+def _column(model: Any, name: str) -> Any:
+    column = getattr(model, name, None)
+    if column is None:
+        raise AttributeError(f"{model.__name__} has no column '{name}' named in its scope")
+    return column
+
+
+def department_subtree(department_id: int) -> Select[Any]:
+    """Ids of a department and everything below it: a recursive walk down `parent_id`."""
+    tree = (
+        select(Department.id)
+        .where(Department.id == department_id)
+        .cte("scope_department_tree", recursive=True)
+    )
+    tree = tree.union_all(select(Department.id).where(Department.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
+def scope_filter(actor: Actor, kind: RecordKind) -> ColumnElement[bool]:
+    """The condition selecting the kind's rows the actor may see.
+
+    Superusers and kinds that declare no scope columns see everything; an actor whose roles
+    grant no scope on the kind sees nothing.
+    """
+    columns: ScopeColumns | None = kind.scope
+    if actor.superuser or columns is None:
+        return true()
+    granted = scopes_of(actor, kind.name)
+    if "all" in granted:
+        return true()
+    model = kind.model
+    allowed: list[ColumnElement[bool]] = []
+    if "own" in granted and columns.owner and actor.user_id is not None:
+        allowed.extend(_column(model, name) == actor.user_id for name in columns.owner)
+    if columns.department and actor.department_id is not None:
+        department = _column(model, columns.department)
+        if "department_subtree" in granted:
+            allowed.append(department.in_(department_subtree(actor.department_id)))
+        elif "department" in granted:
+            allowed.append(department == actor.department_id)
+    if "service_units" in granted and columns.service_unit and actor.service_unit_ids:
+        unit = _column(model, columns.service_unit)
+        allowed.append(unit.in_(sorted(actor.service_unit_ids)))
+    if not allowed:
+        return false()
+    return or_(*allowed)
+
+
+def visible(statement: Statement, actor: Actor, kind: RecordKind) -> Statement:
+    """`statement` narrowed to the rows of `kind` the actor may see."""
+    return statement.where(scope_filter(actor, kind))
+
+
+def set_role_scope(session: Session, role_id: int, resource: str, scope: str | None) -> None:
+    """Grant `scope` on `resource` to a role, replacing its previous one; None revokes it."""
+    from openitsm.kernel.access import grants
+
+    if scope is not None and scope not in SCOPES:
+        raise BadUserInput(
+            f"Unknown data scope {scope!r}; choose one of {', '.join(SCOPES)}.", field="scope"
+        )
+    existing = session.scalar(
+        select(RoleScope).where(RoleScope.role_id == role_id, RoleScope.resource == resource)
+    )
+    if scope is None:
+        if existing is not None:
+            session.delete(existing)
+    elif existing is None:
+        session.add(RoleScope(role_id=role_id, resource=resource, scope=scope))
+    else:
+        existing.scope = scope
+    session.flush()
+    grants.bump(session)
