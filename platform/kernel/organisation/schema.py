@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from openitsm.kernel.access import action_registry, require
+from openitsm.kernel.access.models import RoleScope
+from openitsm.kernel.access.scope import set_role_scope
+from openitsm.kernel.errors import BadUserInput
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
@@ -68,6 +72,21 @@ class ActionType:
         return labels.get(locale or info.context.locale) or labels.get("en") or self.name
 
 
+@strawberry.enum(description="Which rows of a resource a role's holders see.")
+class DataScope(enum.Enum):
+    OWN = "own"
+    DEPARTMENT = "department"
+    DEPARTMENT_SUBTREE = "department_subtree"
+    SERVICE_UNITS = "service_units"
+    ALL = "all"
+
+
+@strawberry.type
+class ResourceScope:
+    resource: str
+    scope: DataScope
+
+
 @strawberry.type(name="Role")
 class RoleType(ModelNode):
     __model__ = Role
@@ -90,6 +109,15 @@ class RoleType(ModelNode):
             info.context, RoleAction, "role_id", (RoleAction.action,)
         ).load(root.id)
         return [row.action for row in rows]
+
+    @strawberry.field(description="The data scope this role grants per resource.")
+    async def scopes(
+        self, root: strawberry.Parent[Role], info: Info[Context, Any]
+    ) -> list[ResourceScope]:
+        rows = await children_loader(
+            info.context, RoleScope, "role_id", (RoleScope.resource,)
+        ).load(root.id)
+        return [ResourceScope(resource=row.resource, scope=DataScope(row.scope)) for row in rows]
 
 
 @strawberry.type(name="ServiceUnitContact")
@@ -611,6 +639,27 @@ class OrganisationMutation:
             {"labels": input.labels, "description": input.description, "actions": input.actions},
         )
         return RolePayload(role=role)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Grant a data scope on a resource; no scope revokes it.")
+    def set_role_scope(
+        self,
+        info: Info[Context, Any],
+        role: relay.GlobalID,
+        resource: str,
+        scope: DataScope | None = None,
+    ) -> RolePayload:
+        session = _manage(info, "role.manage")
+        kinds = info.context.kernel.record_kinds
+        if resource not in kinds or kinds.kinds[resource].scope is None:
+            scoped = sorted(name for name, kind in kinds.kinds.items() if kind.scope is not None)
+            raise BadUserInput(
+                f"'{resource}' has no data scope; scoped resources: {', '.join(scoped) or 'none'}.",
+                field="resource",
+            )
+        role_id = decode_id(role, RoleType, "role")
+        found = service.get_role(session, role_id, "role")
+        set_role_scope(session, role_id, resource, scope.value if scope else None)
+        return RolePayload(role=found)  # type: ignore[arg-type]
 
     @strawberry.mutation
     def grant_role(

@@ -360,3 +360,34 @@ def test_attachments_follow_the_scope_of_their_record(scoped: tuple[Kernel, Worl
             attachments.open_attachment(session, kernel, on_b.id, actor)
         found, chunks = attachments.open_attachment(session, kernel, on_a.id, actor)
         assert b"".join(chunks) == b"A" and found.id == on_a.id
+
+
+SET_SCOPE = """mutation($role: ID!, $resource: String!, $scope: DataScope) {
+  setRoleScope(role: $role, resource: $resource, scope: $scope) { role { scopes { resource scope } } }
+}"""
+
+
+def test_scopes_are_set_per_role_through_graphql(scoped: tuple[Kernel, World]) -> None:
+    import base64
+
+    kernel, world = scoped
+    admin = Actor(user_id=world.users["cat"], label="cat", superuser=True)
+    member = Actor(user_id=world.users["ann"], label="ann")
+    with kernel.session() as session:
+        role = service.create_role(
+            session, action_registry(kernel), code="watchers", labels={"en": "Watchers"}
+        )
+    role_id = base64.b64encode(f"Role:{role.id}".encode()).decode()
+    granted = gql(
+        kernel, SET_SCOPE, {"role": role_id, "resource": "ticket", "scope": "SERVICE_UNITS"}, admin
+    )
+    assert granted["data"]["setRoleScope"]["role"]["scopes"] == [
+        {"resource": "ticket", "scope": "SERVICE_UNITS"}
+    ]
+    unscoped = gql(kernel, SET_SCOPE, {"role": role_id, "resource": "user", "scope": "ALL"}, admin)
+    assert error_codes(unscoped) == ["BAD_USER_INPUT"]
+    assert "scoped resources: ticket" in unscoped["errors"][0]["message"]
+    refused = gql(kernel, SET_SCOPE, {"role": role_id, "resource": "ticket"}, member)
+    assert error_codes(refused) == ["FORBIDDEN"]
+    revoked = gql(kernel, SET_SCOPE, {"role": role_id, "resource": "ticket"}, admin)
+    assert revoked["data"]["setRoleScope"]["role"]["scopes"] == []
