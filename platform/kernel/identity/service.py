@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -111,6 +112,20 @@ def open_session(session: Session, user: User, user_agent: str | None = None) ->
     return token
 
 
+# What every credential lookup (session or API token) reads about the user behind it.
+CREDENTIAL_USER_COLUMNS = (
+    User.id.label("user_id"),
+    User.login,
+    User.name,
+    User.email,
+    User.is_superuser,
+    User.locale,
+    User.time_zone,
+    User.active,
+    User.department_id,
+    grants.version_column(),
+)
+
 # Built once: this runs on every authenticated request, and building the statement costs
 # more than executing it on SQLite.
 _SESSION_LOOKUP = PreparedSelect(
@@ -119,16 +134,7 @@ _SESSION_LOOKUP = PreparedSelect(
         AuthSession.expires_at,
         AuthSession.revoked_at,
         AuthSession.last_seen_at,
-        User.id.label("user_id"),
-        User.login,
-        User.name,
-        User.email,
-        User.is_superuser,
-        User.locale,
-        User.time_zone,
-        User.active,
-        User.department_id,
-        grants.version_column(),
+        *CREDENTIAL_USER_COLUMNS,
     )
     .join(User, User.id == AuthSession.user_id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
@@ -148,6 +154,44 @@ class SignedInUser:
     time_zone: str
 
 
+def credential_usable(row: dict[str, Any], now: dt.datetime) -> bool:
+    """Neither revoked nor expired, and its user still active."""
+    return row["revoked_at"] is None and row["expires_at"] > now and bool(row["active"])
+
+
+def signed_in(
+    row: dict[str, Any],
+    granted: grants.Grants,
+    *,
+    label: str,
+    superuser: bool,
+    session_id: int | None = None,
+) -> tuple[Actor, SignedInUser]:
+    """The actor and the user's own fields from a credential lookup row."""
+    user = SignedInUser(
+        row["user_id"],
+        row["login"],
+        row["name"],
+        row["email"],
+        row["is_superuser"],
+        row["locale"],
+        row["time_zone"],
+    )
+    actor = Actor(
+        user_id=row["user_id"],
+        label=label,
+        superuser=superuser,
+        session_id=session_id,
+        locale=row["locale"],
+        actions=granted.actions,
+        roles=granted.roles,
+        department_id=row["department_id"],
+        service_unit_ids=granted.service_unit_ids,
+        scopes=granted.scopes,
+    )
+    return actor, user
+
+
 def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | None:
     """The actor behind a session token, or None when it is unknown, expired or revoked.
 
@@ -158,7 +202,7 @@ def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | 
     if row is None:
         return None
     now = utcnow()
-    if row["revoked_at"] is not None or row["expires_at"] <= now or not row["active"]:
+    if not credential_usable(row, now):
         return None
     if now - row["last_seen_at"] > TOUCH_INTERVAL:
         # Its own short write, so the request's transaction never holds a write lock for it.
@@ -168,29 +212,14 @@ def actor_for_token(engine: Engine, token: str) -> tuple[Actor, SignedInUser] | 
                 .where(AuthSession.id == row["session_id"])
                 .values(last_seen_at=now)
             )
-    user = SignedInUser(
-        row["user_id"],
-        row["login"],
-        row["name"],
-        row["email"],
-        row["is_superuser"],
-        row["locale"],
-        row["time_zone"],
-    )
     granted = grants.cached_grants(engine, row["user_id"], row["grants_version"])
-    actor = Actor(
-        user_id=row["user_id"],
+    return signed_in(
+        row,
+        granted,
         label=row["name"],
         superuser=row["is_superuser"],
         session_id=row["session_id"],
-        locale=row["locale"],
-        actions=granted.actions,
-        roles=granted.roles,
-        department_id=row["department_id"],
-        service_unit_ids=granted.service_unit_ids,
-        scopes=granted.scopes,
     )
-    return actor, user
 
 
 def revoke_session(session: Session, token: str) -> int | None:

@@ -24,7 +24,12 @@ from openitsm.kernel.db.session import flush
 from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
 from openitsm.kernel.identity import events
 from openitsm.kernel.identity.models import User
-from openitsm.kernel.identity.service import SignedInUser
+from openitsm.kernel.identity.service import (
+    CREDENTIAL_USER_COLUMNS,
+    SignedInUser,
+    credential_usable,
+    signed_in,
+)
 from openitsm.kernel.identity.token_models import API_TOKEN_PREFIX, ApiToken
 
 # A year, leap years included.
@@ -142,16 +147,7 @@ _TOKEN_LOOKUP = PreparedSelect(
         ApiToken.expires_at,
         ApiToken.revoked_at,
         ApiToken.last_used_at,
-        User.id.label("user_id"),
-        User.login,
-        User.name,
-        User.email,
-        User.is_superuser,
-        User.locale,
-        User.time_zone,
-        User.active,
-        User.department_id,
-        grants.version_column(),
+        *CREDENTIAL_USER_COLUMNS,
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
@@ -166,35 +162,18 @@ def actor_for_api_token(
     if row is None:
         return None
     now = utcnow()
-    if row["revoked_at"] is not None or row["expires_at"] <= now or not row["active"]:
+    if not credential_usable(row, now):
         return None
     label = f"{row['name']} (API token {row['prefix']})"
     last_used = row["last_used_at"]
     if last_used is None or now - last_used >= USE_RECORD_INTERVAL:
         _record_use(engine, row["token_id"], row["user_id"], label, now, address)
-    user = SignedInUser(
-        row["user_id"],
-        row["login"],
-        row["name"],
-        row["email"],
-        row["is_superuser"],
-        row["locale"],
-        row["time_zone"],
-    )
-    # The token acts with the roles it was given that its owner still holds, never more.
+    # The token acts with the roles it was given that its owner still holds, never more,
+    # and is never a superuser.
     granted = grants.cached_grants(engine, row["user_id"], row["grants_version"]).limited_to(
         frozenset(row["roles"] or ())
     )
-    actor = Actor(
-        user_id=row["user_id"],
-        label=label,
-        roles=granted.roles,
-        actions=granted.actions,
-        department_id=row["department_id"],
-        service_unit_ids=granted.service_unit_ids,
-        scopes=granted.scopes,
-        locale=row["locale"],
-    )
+    actor, user = signed_in(row, granted, label=label, superuser=False)
     return actor, user, row["token_id"]
 
 
