@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openitsm.kernel.db import check_version
+from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.dictionaries.spec import LOCALES, DictionarySpec
@@ -103,29 +103,16 @@ def _check_parent(
     parent = session.get(DictionaryItem, parent_id)
     if parent is None or parent.dictionary_id != dictionary_id:
         raise BadUserInput("The parent item is not in this dictionary.", field="parentId")
-    seen = set()
-    node: DictionaryItem | None = parent
-    while node is not None:
-        if node.id == moving:
-            raise BadUserInput(
-                "An item cannot be moved under itself or its descendants.", field="parentId"
-            )
-        if node.id in seen:
-            break
-        seen.add(node.id)
-        node = session.get(DictionaryItem, node.parent_id) if node.parent_id else None
+    if moving is not None and tree.is_within(session, DictionaryItem, parent, moving):
+        raise BadUserInput(
+            "An item cannot be moved under itself or its descendants.", field="parentId"
+        )
 
 
 def _next_position(session: Session, dictionary_id: int, parent_id: int | None) -> int:
-    highest = session.scalar(
-        select(func.max(DictionaryItem.sort_order)).where(
-            DictionaryItem.dictionary_id == dictionary_id,
-            DictionaryItem.parent_id.is_(None)
-            if parent_id is None
-            else DictionaryItem.parent_id == parent_id,
-        )
+    return tree.next_position(
+        session, DictionaryItem, parent_id, DictionaryItem.dictionary_id == dictionary_id
     )
-    return (highest or 0) + 10
 
 
 def create_item(

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from openitsm.kernel.access import ActionRegistry
 from openitsm.kernel.access import grants as grants_module
-from openitsm.kernel.db import check_version
+from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.spec import LOCALES
 from openitsm.kernel.errors import BadUserInput, NotFound
@@ -115,24 +115,16 @@ def _check_parent(session: Session, parent_id: int | None, moving: int | None = 
     """The parent exists and is not the moved department or one of its descendants."""
     if parent_id is None:
         return
-    node: Department | None = get_department(session, parent_id, "parentId")
-    seen: set[int] = set()
-    while node is not None and node.id not in seen:
-        if node.id == moving:
-            raise BadUserInput(
-                "A department cannot be moved under itself or one of its sub-departments.",
-                field="parentId",
-            )
-        seen.add(node.id)
-        node = session.get(Department, node.parent_id) if node.parent_id else None
+    parent = get_department(session, parent_id, "parentId")
+    if moving is not None and tree.is_within(session, Department, parent, moving):
+        raise BadUserInput(
+            "A department cannot be moved under itself or one of its sub-departments.",
+            field="parentId",
+        )
 
 
 def _next_position(session: Session, parent_id: int | None) -> int:
-    parent = (
-        Department.parent_id.is_(None) if parent_id is None else Department.parent_id == parent_id
-    )
-    highest = session.scalar(select(func.max(Department.sort_order)).where(parent))
-    return (highest or 0) + 10
+    return tree.next_position(session, Department, parent_id)
 
 
 def create_department(
@@ -207,13 +199,6 @@ def move_department(
     department.sort_order = position
     flush(session)
     return department
-
-
-def department_subtree_ids(session: Session, department_id: int) -> list[int]:
-    """The department and every department below it (one recursive query)."""
-    tree = select(Department.id).where(Department.id == department_id).cte(recursive=True)
-    tree = tree.union_all(select(Department.id).where(Department.parent_id == tree.c.id))
-    return list(session.scalars(select(tree.c.id)))
 
 
 # --- roles ----------------------------------------------------------------------------
