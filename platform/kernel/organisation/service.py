@@ -92,6 +92,20 @@ def _get(session: Session, model: Any, record_id: int, what: str, field: str = "
     return record
 
 
+def _named_changes(session: Session, record: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked `code`, `name` and `active` changes for a coded, named record (a department or
+    service unit); codes stay unique among records of its kind."""
+    values: dict[str, Any] = {}
+    if changes.get("code") is not None:
+        values["code"] = _code(changes["code"])
+        _unique(session, type(record), "code", values["code"], record.id)
+    if changes.get("name") is not None:
+        values["name"] = _name(changes["name"])
+    if changes.get("active") is not None:
+        values["active"] = bool(changes["active"])
+    return values
+
+
 def get_department(session: Session, department_id: int, field: str = "id") -> Department:
     return _get(session, Department, department_id, "department", field)
 
@@ -163,16 +177,9 @@ def update_department(
     """Change code, name, order, head, administrator or active state (not the parent)."""
     department = get_department(session, department_id)
     check_version(department, version, "department")
-    values: dict[str, Any] = {}
-    if changes.get("code") is not None:
-        values["code"] = _code(changes["code"])
-        _unique(session, Department, "code", values["code"], department.id)
-    if changes.get("name") is not None:
-        values["name"] = _name(changes["name"])
+    values = _named_changes(session, department, changes)
     if changes.get("sort_order") is not None:
         values["sort_order"] = int(changes["sort_order"])
-    if changes.get("active") is not None:
-        values["active"] = bool(changes["active"])
     for key, field_name in (("head_user_id", "headId"), ("admin_user_id", "adminId")):
         if key in changes:
             if changes[key] is not None:
@@ -523,15 +530,7 @@ def update_service_unit(
 ) -> ServiceUnit:
     unit = get_service_unit(session, unit_id)
     check_version(unit, version, "service unit")
-    values: dict[str, Any] = {}
-    if changes.get("code") is not None:
-        values["code"] = _code(changes["code"])
-        _unique(session, ServiceUnit, "code", values["code"], unit.id)
-    if changes.get("name") is not None:
-        values["name"] = _name(changes["name"])
-    if changes.get("active") is not None:
-        values["active"] = bool(changes["active"])
-    for key, value in values.items():
+    for key, value in _named_changes(session, unit, changes).items():
         setattr(unit, key, value)
     flush(session)
     return unit
