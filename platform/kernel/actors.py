@@ -25,6 +25,9 @@ class Actor:
     service_unit_ids: frozenset[int] = field(default_factory=frozenset)
     # (resource, scope) pairs the roles grant; see `openitsm.kernel.access.scope`.
     scopes: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    # (resource, field, access) for fields the roles make read-only or hidden;
+    # see `openitsm.kernel.access.fields`.
+    field_rules: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)
 
     @property
     def authenticated(self) -> bool:

@@ -108,7 +108,7 @@ class Kernel:
     @cached_property
     def schema(self) -> strawberry.Schema:
         parts: list[tuple[str, GraphQLContribution]] = self.contributions("register_graphql")
-        return build_schema(parts, self.settings.graphql)
+        return build_schema(parts, self.settings.graphql, self.record_kinds)
 
     @cached_property
     def migration_branches(self) -> list[MigrationBranch]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.errors import BadUserInput, ConfigurationError
+from openitsm.kernel.labels import pick_label
 
 if TYPE_CHECKING:
     from openitsm.kernel.access.scope import ScopeColumns
@@ -57,6 +59,10 @@ class RecordKind:
     `describe(row)` returns the title (and optionally `status`) as a mapping; `url` is a
     template such as `/incidents/{id}`. `scope` names the columns data scopes compare with;
     a kind without it is visible to every actor (see `openitsm.kernel.access.scope`).
+
+    Its fields, which field rules name, are the model's columns plus `extra_fields` (values
+    kept elsewhere, such as a user's roles). `shows` lists the fields `describe` reads: a
+    reader for whom one of them is hidden sees the reference as a bare `#id`.
     """
 
     name: str
@@ -65,11 +71,22 @@ class RecordKind:
     describe: Callable[[Any], Mapping[str, Any]] = lambda row: {"title": f"#{row.id}"}
     url: str | None = None
     scope: ScopeColumns | None = None
+    extra_fields: tuple[str, ...] = ()
+    shows: tuple[str, ...] = ()
+
+    @cached_property
+    def fields(self) -> frozenset[str]:
+        columns = (attribute.key for attribute in inspect(self.model).column_attrs)
+        return frozenset((*columns, *self.extra_fields)) - {"id"}
 
     def label(self, locale: str) -> str:
-        return self.labels.get(locale) or self.labels.get("en") or self.name
+        return pick_label(self.labels, locale, self.name)
 
-    def summary(self, row: Any) -> RecordSummary:
+    def summary(self, row: Any, hidden: frozenset[str] = frozenset()) -> RecordSummary:
+        """`hidden`: the reader's hidden fields of this kind; a title built from one of them
+        would show its value, so the summary falls back to the bare id."""
+        if hidden and not hidden.isdisjoint(self.shows):
+            return RecordSummary(ref=RecordRef(self.name, row.id), title=f"#{row.id}")
         described = dict(self.describe(row))
         return RecordSummary(
             ref=RecordRef(self.name, row.id),
@@ -82,6 +99,7 @@ class RecordKind:
 class RecordKinds:
     def __init__(self, kinds: Mapping[str, RecordKind]) -> None:
         self.kinds = dict(kinds)
+        self.by_model = {kind.model: kind for kind in self.kinds.values()}
 
     @classmethod
     def collect(cls, plugins: PluginSet) -> RecordKinds:
@@ -111,10 +129,10 @@ class RecordKinds:
             ) from None
 
     def kind_of(self, row: Any) -> RecordKind | None:
-        for kind in self.kinds.values():
-            if isinstance(row, kind.model):
-                return kind
-        return None
+        found = self.by_model.get(type(row))
+        if found is None:
+            found = next((k for k in self.kinds.values() if isinstance(row, k.model)), None)
+        return found
 
     def fetch(
         self, session: Session, refs: Iterable[RecordRef], actor: Actor | None = None
@@ -143,8 +161,14 @@ class RecordKinds:
     def describe(
         self, session: Session, refs: Iterable[RecordRef], actor: Actor | None = None
     ) -> dict[RecordRef, RecordSummary]:
+        from openitsm.kernel.access.fields import field_access
+
         rows = self.fetch(session, refs, actor)
-        return {ref: self.kinds[ref.kind].summary(row) for ref, row in rows.items()}
+        summaries: dict[RecordRef, RecordSummary] = {}
+        for ref, row in rows.items():
+            hidden = field_access(actor, ref.kind).hidden if actor is not None else frozenset()
+            summaries[ref] = self.kinds[ref.kind].summary(row, hidden)
+        return summaries
 
     def exists(self, session: Session, ref: RecordRef, actor: Actor | None = None) -> bool:
         self.get(ref.kind)

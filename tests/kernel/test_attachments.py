@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import struct
 import zlib
@@ -463,7 +464,7 @@ def test_graphql_lists_a_records_attachments_in_pages(kernel: Kernel, client: Te
     assert error_codes(anonymous) == ["UNAUTHENTICATED"]
 
 
-def test_only_the_uploader_or_an_administrator_may_delete(
+def test_only_the_uploader_or_a_role_allowed_to_delete_any_may_delete(
     kernel: Kernel, client: TestClient, admin: Actor
 ) -> None:
     alice, token = sign_in(kernel, "alice")
@@ -482,7 +483,9 @@ def test_only_the_uploader_or_an_administrator_may_delete(
     assert len(stored_files(kernel)) == 1
     assert client.get(f"/attachments/{mine}", headers=bearer(token)).status_code == 404
 
-    assert "errors" not in gql(kernel, DELETE, {"id": theirs}, admin)
+    moderator = dataclasses.replace(bob, actions=frozenset({"attachment.delete_any"}))
+    assert "errors" not in gql(kernel, DELETE, {"id": theirs}, moderator)
     assert stored_files(kernel) == []
+    assert error_codes(gql(kernel, DELETE, {"id": theirs}, admin)) == ["NOT_FOUND"]
     assert attachment_rows(kernel) == 0
     assert error_codes(gql(kernel, DELETE, {"id": mine}, alice)) == ["NOT_FOUND"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.errors import BadUserInput, ConfigurationError, Forbidden, Unauthenticated
+from openitsm.kernel.labels import pick_label
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -30,7 +31,7 @@ class ActionSpec:
     description: str = ""
 
     def label(self, locale: str) -> str:
-        return self.labels.get(locale) or self.labels.get("en") or self.name
+        return pick_label(self.labels, locale, self.name)
 
 
 KERNEL_ACTIONS: tuple[ActionSpec, ...] = (

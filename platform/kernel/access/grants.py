@@ -15,7 +15,8 @@ from functools import cached_property
 from sqlalchemy import Connection, Engine, literal_column, select, update
 from sqlalchemy.orm import Session
 
-from openitsm.kernel.access.models import RoleScope
+from openitsm.kernel.access.fields import merge as merge_field_rules
+from openitsm.kernel.access.models import FieldRule, RoleScope
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.organisation.models import (
     GrantsVersion,
@@ -37,6 +38,8 @@ class Grants:
     actions_by_role: dict[str, frozenset[str]] = field(default_factory=dict)
     # (resource, scope) pairs by role code: the data scope each role grants.
     scopes_by_role: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    # (resource, field, access) rules by role code.
+    field_rules_by_role: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
 
     @property
     def roles(self) -> frozenset[str]:
@@ -46,12 +49,21 @@ class Grants:
     def scopes(self) -> frozenset[tuple[str, str]]:
         return frozenset().union(*self.scopes_by_role.values())
 
+    @cached_property
+    def field_rules(self) -> frozenset[tuple[str, str, str]]:
+        return merge_field_rules(self.field_rules_by_role)
+
     def limited_to(self, roles: frozenset[str]) -> Grants:
         """What remains when only `roles` count (an API token scoped to some of them)."""
         kept = {code: self.actions_by_role[code] for code in roles if code in self.actions_by_role}
         actions = frozenset().union(*kept.values()) if kept else frozenset()
         scopes = {code: self.scopes_by_role[code] for code in kept if code in self.scopes_by_role}
-        return Grants(frozenset(actions), self.service_unit_ids, kept, scopes)
+        rules = {
+            code: self.field_rules_by_role[code]
+            for code in kept
+            if code in self.field_rules_by_role
+        }
+        return Grants(frozenset(actions), self.service_unit_ids, kept, scopes, rules)
 
 
 def version_column() -> object:
@@ -77,7 +89,8 @@ def bump(session: Session) -> None:
 
 
 def load_grants(connection: Connection | Session, user_id: int) -> Grants:
-    """Three small indexed queries: roles with their actions, data scopes, service units."""
+    """Four small indexed queries: roles with their actions, data scopes, field rules and
+    service units."""
     by_role: dict[str, set[str]] = {}
     rows = connection.execute(
         select(Role.code, RoleAction.action)
@@ -98,6 +111,15 @@ def load_grants(connection: Connection | Session, user_id: int) -> Grants:
     )
     for code, resource, scope in scope_rows:
         scopes_by_role.setdefault(code, set()).add((resource, scope))
+    rules_by_role: dict[str, set[tuple[str, str, str]]] = {}
+    rule_rows = connection.execute(
+        select(Role.code, FieldRule.resource, FieldRule.field, FieldRule.access)
+        .join(UserRole, UserRole.role_id == Role.id)
+        .join(FieldRule, FieldRule.role_id == Role.id)
+        .where(UserRole.user_id == user_id)
+    )
+    for code, resource, field_name, access in rule_rows:
+        rules_by_role.setdefault(code, set()).add((resource, field_name, access))
     units = connection.scalars(
         select(UserServiceUnit.service_unit_id).where(UserServiceUnit.user_id == user_id)
     )
@@ -108,6 +130,7 @@ def load_grants(connection: Connection | Session, user_id: int) -> Grants:
         frozenset(units),
         actions_by_role,
         {code: frozenset(pairs) for code, pairs in scopes_by_role.items()},
+        {code: frozenset(rules) for code, rules in rules_by_role.items()},
     )
 
 
@@ -166,4 +189,5 @@ def actor_for_user(session: Session, user_id: int) -> Actor:
         department_id=user.department_id,
         service_unit_ids=grants.service_unit_ids,
         scopes=grants.scopes,
+        field_rules=grants.field_rules,
     )

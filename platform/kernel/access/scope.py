@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.models import SCOPES, RoleScope
-from openitsm.kernel.actors import Actor
-from openitsm.kernel.errors import BadUserInput
+from openitsm.kernel.actors import SYSTEM, Actor
+from openitsm.kernel.errors import BadUserInput, NotFound
 from openitsm.kernel.organisation.models import Department
 
 if TYPE_CHECKING:
@@ -95,6 +95,16 @@ def scope_filter(actor: Actor, kind: RecordKind) -> ColumnElement[bool]:
 def visible(statement: Statement, actor: Actor, kind: RecordKind) -> Statement:
     """`statement` narrowed to the rows of `kind` the actor may see."""
     return statement.where(scope_filter(actor, kind))
+
+
+def get_visible(session: Session, kind: RecordKind, record_id: int) -> Any:
+    """A row the session's actor may see, else NotFound: a row outside the scope gets the
+    same answer as one that does not exist, so ids cannot be probed."""
+    actor = session.info.get("actor") or SYSTEM
+    row = session.scalar(visible(select(kind.model).where(kind.model.id == record_id), actor, kind))
+    if row is None:
+        raise NotFound(f"No {kind.name} with id {record_id}.", field="id")
+    return row
 
 
 def set_role_scope(session: Session, role_id: int, resource: str, scope: str | None) -> None:

@@ -31,6 +31,7 @@ def register_record_kinds() -> list[RecordKind]:
             labels={"zh-CN": "附件", "en": "Attachment"},
             describe=lambda attachment: {"title": attachment.filename},
             url="/attachments/{id}",
+            shows=("filename",),
         )
     ]
 

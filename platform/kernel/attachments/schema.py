@@ -7,7 +7,7 @@ files do not belong in JSON.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from sqlalchemy import select
@@ -19,13 +19,14 @@ from openitsm.kernel.attachments.models import Attachment
 from openitsm.kernel.attachments.routes import download_url
 from openitsm.kernel.graphql.connection import Connection
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, decode_id
+from openitsm.kernel.graphql.nodes import Fields, ModelNode, decode_id
 from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
 
 
 @strawberry.type(name="Attachment", description="A file attached to a record.")
 class AttachmentType(ModelNode):
     __model__ = Attachment
+    __fields__: ClassVar[Fields] = {"record": "target_id", "download_url": None}
 
     filename: str
     content_type: str = strawberry.field(description="Sniffed from the bytes on upload.")

@@ -270,8 +270,11 @@ def delete_attachment(
     """Delete the row now and the file once the deletion is committed; returns the id."""
     actor = require_actor(actor)
     attachment = get_attachment(session, kernel, attachment_id, actor)
-    if not actor.superuser and (actor.user_id is None or actor.user_id != attachment.uploaded_by):
-        raise Forbidden("Only the uploader or an administrator may delete this attachment.")
+    uploader = actor.user_id is not None and actor.user_id == attachment.uploaded_by
+    if not uploader and not actor.can("attachment.delete_any"):
+        raise Forbidden(
+            "Only the uploader, or a role allowed to delete any attachment, may delete this one."
+        )
     store, key = store_for(kernel), attachment.storage_key
     session.delete(attachment)
     flush(session)

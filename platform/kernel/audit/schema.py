@@ -7,16 +7,20 @@ import enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import Select, and_, or_, select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from openitsm.kernel.access import require
+from openitsm.kernel.access.fields import field_access
+from openitsm.kernel.access.scope import scope_filter
+from openitsm.kernel.actors import Actor
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, children_loader
 from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
+from openitsm.kernel.references import RecordKinds
 
 
 @strawberry.enum
@@ -67,8 +71,11 @@ class AuditEventType(ModelNode):
         rows = await children_loader(
             info.context, AuditChange, "event_id", order_by=(AuditChange.id,)
         ).load(root.id)
+        hidden = field_access(info.context.actor, root.record_kind).hidden
         return [
-            FieldChange(field=r.field, old_value=r.old_value, new_value=r.new_value) for r in rows
+            FieldChange(field=r.field, old_value=r.old_value, new_value=r.new_value)
+            for r in rows
+            if r.field not in hidden
         ]
 
 
@@ -78,6 +85,38 @@ class AuditTimelineFilter:
     actor_id: int | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+
+
+def readable_events(
+    statement: Select[Any], actor: Actor, kinds: RecordKinds, only: str | None = None
+) -> Select[Any]:
+    """`statement` without the events the actor may not learn of.
+
+    Events of records outside the actor's data scope go, and so do updates that changed
+    only fields hidden from the actor: even the time of such a change says something.
+    `only` names the one kind the statement is already limited to.
+    """
+    if actor.superuser:
+        return statement
+    for kind in [kinds.kinds[only]] if only in kinds else kinds.kinds.values():
+        conditions = []
+        if kind.scope is not None and only is None:
+            in_scope = select(kind.model.id).where(scope_filter(actor, kind))
+            conditions.append(AuditEvent.record_id.in_(in_scope))
+        hidden = field_access(actor, kind.name).hidden
+        if hidden:
+            shown = select(AuditChange.id).where(
+                AuditChange.event_id == AuditEvent.id, AuditChange.field.not_in(sorted(hidden))
+            )
+            conditions.append(or_(AuditEvent.action != "update", shown.exists()))
+        if conditions:
+            condition = and_(*conditions)
+            statement = statement.where(
+                condition
+                if only is not None
+                else or_(AuditEvent.record_kind != kind.name, condition)
+            )
+    return statement
 
 
 def _page(info: Info[Context, Any], statement: Any, **page: Any) -> Connection[AuditEventType]:
@@ -114,6 +153,7 @@ class AuditQuery:
         statement = select(AuditEvent).where(
             AuditEvent.record_kind == ref.kind, AuditEvent.record_id == ref.id
         )
+        statement = readable_events(statement, context.actor, context.kernel.record_kinds, ref.kind)
         return _page(info, statement, first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="Every recorded change across the site, newest first.")
@@ -137,4 +177,5 @@ class AuditQuery:
                 statement = statement.where(AuditEvent.at >= filter.since)
             if filter.until:
                 statement = statement.where(AuditEvent.at < filter.until)
+        statement = readable_events(statement, info.context.actor, info.context.kernel.record_kinds)
         return _page(info, statement, first=first, after=after, last=last, before=before)

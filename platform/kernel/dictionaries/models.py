@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from openitsm.kernel.audit import Audited
 from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned
+from openitsm.kernel.labels import pick_label
 
 
 class Dictionary(IdMixin, Timestamped, Versioned, Audited, Base):
@@ -21,7 +22,7 @@ class Dictionary(IdMixin, Timestamped, Versioned, Audited, Base):
     owner: Mapped[str] = mapped_column(String(100), default="")
 
     def label(self, locale: str) -> str:
-        return self.labels.get(locale) or self.labels.get("en") or self.code
+        return pick_label(self.labels, locale, self.code)
 
 
 class DictionaryItem(IdMixin, Timestamped, Versioned, Audited, Base):
@@ -43,4 +44,4 @@ class DictionaryItem(IdMixin, Timestamped, Versioned, Audited, Base):
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def label(self, locale: str) -> str:
-        return self.labels.get(locale) or self.labels.get("en") or self.code
+        return pick_label(self.labels, locale, self.code)

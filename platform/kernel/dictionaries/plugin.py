@@ -34,6 +34,7 @@ def register_record_kinds() -> list[RecordKind]:
                 "title": item.label("en"),
                 "status": "active" if item.active else "inactive",
             },
+            shows=("labels", "active"),
         )
     ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from sqlalchemy import select
@@ -15,7 +15,14 @@ from openitsm.kernel.dictionaries import service
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
+from openitsm.kernel.graphql.nodes import (
+    Fields,
+    ModelNode,
+    active_children,
+    children_loader,
+    decode_id,
+    linked,
+)
 
 ITEM_ORDER = (DictionaryItem.sort_order, DictionaryItem.id)
 
@@ -27,6 +34,7 @@ def _require_admin(info: Info[Context, Any]) -> None:
 @strawberry.type(name="DictionaryItem")
 class DictionaryItemType(ModelNode):
     __model__ = DictionaryItem
+    __fields__: ClassVar[Fields] = {"label": "labels", "children": None}
 
     code: str
     sort_order: int
@@ -50,9 +58,7 @@ class DictionaryItemType(ModelNode):
     async def parent(
         self, root: strawberry.Parent[DictionaryItem], info: Info[Context, Any]
     ) -> DictionaryItemType | None:
-        if root.parent_id is None:
-            return None
-        return await by_id_loader(info.context, DictionaryItem).load(root.parent_id)
+        return await linked(info.context, DictionaryItem, root.parent_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def children(
@@ -61,15 +67,15 @@ class DictionaryItemType(ModelNode):
         info: Info[Context, Any],
         include_inactive: bool = False,
     ) -> list[DictionaryItemType]:
-        rows = await children_loader(info.context, DictionaryItem, "parent_id", ITEM_ORDER).load(
-            root.id
+        return await active_children(
+            info.context, DictionaryItem, root.id, ITEM_ORDER, include_inactive
         )
-        return [row for row in rows if include_inactive or row.active]
 
 
 @strawberry.type(name="Dictionary")
 class DictionaryType(ModelNode):
     __model__ = Dictionary
+    __fields__: ClassVar[Fields] = {"label": "labels", "items": None, "roots": None}
 
     code: str
     description: str

@@ -10,6 +10,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
+from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db.session import LazyUnitOfWork
 from openitsm.kernel.errors import Unauthenticated
@@ -68,8 +69,15 @@ class Context:
         last: int | None = None,
         before: str | None = None,
         wrap: Callable[[Any], Any] | None = None,
+        resource: str | None = None,
     ) -> Connection[Any]:
-        """One page of `statement` in this request's session, sized by the site's limits."""
+        """One page of `statement` in this request's session, sized by the site's limits.
+
+        With `resource`, sorting by a field hidden from the actor is refused: the order of
+        the rows, and the values inside the cursors, would reveal it.
+        """
+        if resource is not None:
+            field_access(self.actor, resource).check_read([k.name for k in keys], "sort by")
         limits = self.kernel.settings.graphql
         return paginate(
             self.session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import select
@@ -10,6 +10,9 @@ from strawberry import relay
 from strawberry.types import Info
 
 from openitsm.kernel.graphql.context import Context
+
+# GraphQL field name -> the resource field it shows, or None; see `graphql.guards`.
+Fields = Mapping[str, str | None]
 
 # The largest primary key a 64-bit column holds; larger ids cannot exist.
 MAX_ID = 2**63 - 1
@@ -24,7 +27,15 @@ def parse_id(text: str) -> int | None:
 
 
 def rows_by_id(context: Context, model: type[Any], ids: Sequence[int]) -> list[Any]:
-    found = {row.id: row for row in context.session.scalars(select(model).where(model.id.in_(ids)))}
+    """Rows by primary key; a row outside the actor's data scope loads as None, exactly as
+    if it did not exist, so `node(id:)` and nested links never reveal another tenant's rows."""
+    from openitsm.kernel.access.scope import visible
+
+    statement = select(model).where(model.id.in_(ids))
+    kind = context.kernel.record_kinds.by_model.get(model)
+    if kind is not None and kind.scope is not None:
+        statement = visible(statement, context.actor, kind)
+    found = {row.id: row for row in context.session.scalars(statement)}
     return [found.get(i) for i in ids]
 
 
@@ -51,6 +62,21 @@ def children_loader(
     return context.loader(("children", model, parent_column), load)
 
 
+async def linked(context: Context, model: type[Any], key: int | None) -> Any:
+    """The row a link column points at, batched with the request's other look-ups."""
+    if key is None:
+        return None
+    return await by_id_loader(context, model).load(key)
+
+
+async def active_children(
+    context: Context, model: type[Any], parent_id: int, order_by: Any, include_inactive: bool
+) -> list[Any]:
+    """A tree node's children in order, the inactive ones only when asked for."""
+    rows = await children_loader(context, model, "parent_id", order_by).load(parent_id)
+    return [row for row in rows if include_inactive or row.active]
+
+
 class ModelNode(relay.Node):
     """Base for a GraphQL type whose objects are rows of `__model__`.
 
@@ -59,6 +85,7 @@ class ModelNode(relay.Node):
     """
 
     __model__: ClassVar[type[Any]]
+    __fields__: ClassVar[Fields] = {}
 
     @classmethod
     def resolve_id(cls, root: Any, *, info: Info) -> str:

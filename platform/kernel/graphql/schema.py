@@ -17,9 +17,11 @@ from strawberry.types.base import has_object_definition
 
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.graphql.contribution import GraphQLContribution
+from openitsm.kernel.graphql.guards import FieldGuards
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
+    from openitsm.kernel.references import RecordKinds
     from openitsm.kernel.settings import GraphQLSettings
 
 # Parsing and validating the same query text again costs more than executing it.
@@ -57,6 +59,7 @@ class KernelSchema(strawberry.Schema):
 
     max_tokens: int = 4000
     rules: tuple[Any, ...] = ()
+    field_guards: FieldGuards | None = None
 
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         return None
@@ -91,6 +94,10 @@ class KernelSchema(strawberry.Schema):
         variables: dict[str, Any] | None,
         operation: str | None,
     ) -> ExecutionResult:
+        if self.field_guards is not None:
+            refused = self.field_guards.refusal(document, context.actor)
+            if refused is not None:
+                return ExecutionResult(data=None, errors=[refused])
         result = execute_document(
             self._schema,
             document,
@@ -106,7 +113,9 @@ class KernelSchema(strawberry.Schema):
 
 
 def build_schema(
-    contributions: list[tuple[str, GraphQLContribution]], limits: GraphQLSettings
+    contributions: list[tuple[str, GraphQLContribution]],
+    limits: GraphQLSettings,
+    kinds: RecordKinds | None = None,
 ) -> KernelSchema:
     query = merge_root("Query", ((o, c.query) for o, c in contributions if c.query))
     if query is None:
@@ -131,6 +140,8 @@ def build_schema(
     )
     schema.max_tokens = limits.max_tokens
     schema.rules = tuple(rules)
+    if kinds is not None:
+        schema.field_guards = FieldGuards(schema, kinds)
     return schema
 
 

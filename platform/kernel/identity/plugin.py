@@ -81,6 +81,8 @@ def register_record_kinds() -> list[RecordKind]:
             User,
             labels={"zh-CN": "用户", "en": "User"},
             describe=lambda u: {"title": u.name},
+            extra_fields=("roles", "service_units"),
+            shows=("name",),
         )
     ]
 

@@ -188,6 +188,7 @@ def signed_in(
         department_id=row["department_id"],
         service_unit_ids=granted.service_unit_ids,
         scopes=granted.scopes,
+        field_rules=granted.field_rules,
     )
     return actor, user
 

@@ -14,7 +14,7 @@ from openitsm.kernel.access import delegation as rules
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id
+from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id, linked
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.delegation_models import Delegation
 from openitsm.kernel.organisation.schema import UserType
@@ -54,9 +54,7 @@ class DelegationType(ModelNode):
     async def created_by(
         self, root: strawberry.Parent[Delegation], info: Info[Context, Any]
     ) -> UserType | None:
-        if root.created_by is None:
-            return None
-        return await by_id_loader(info.context, User).load(root.created_by)
+        return await linked(info.context, User, root.created_by)  # type: ignore[no-any-return]
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

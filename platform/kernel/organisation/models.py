@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from openitsm.kernel.audit import Audited
 from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned
+from openitsm.kernel.labels import pick_label
 
 
 class Department(IdMixin, Timestamped, Versioned, Audited, Base):
@@ -43,7 +44,7 @@ class Role(IdMixin, Timestamped, Versioned, Audited, Base):
     description: Mapped[str] = mapped_column(String(500), default="")
 
     def label(self, locale: str) -> str:
-        return self.labels.get(locale) or self.labels.get("en") or self.code
+        return pick_label(self.labels, locale, self.code)
 
 
 class RoleAction(IdMixin, Audited, Base):

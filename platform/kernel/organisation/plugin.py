@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from openitsm.kernel.access import KERNEL_ACTIONS, ActionSpec
-from openitsm.kernel.access.models import RoleScope
+from openitsm.kernel.access.models import FieldRule, RoleScope
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.organisation.delegation_models import Delegation
@@ -42,6 +42,7 @@ def register_models() -> list[type]:
         GrantsVersion,
         Delegation,
         RoleScope,
+        FieldRule,
     ]
 
 
@@ -58,18 +59,29 @@ def register_record_kinds() -> list[RecordKind]:
             Department,
             labels={"zh-CN": "部门", "en": "Department"},
             describe=lambda d: {"title": d.name, "status": "active" if d.active else "inactive"},
+            shows=("name", "active"),
         ),
         RecordKind(
             "role",
             Role,
             labels={"zh-CN": "角色", "en": "Role"},
             describe=lambda r: {"title": r.label("en")},
+            extra_fields=("actions", "scopes", "field_rules"),
+            shows=("labels",),
         ),
         RecordKind(
             "service_unit",
             ServiceUnit,
             labels={"zh-CN": "服务单位", "en": "Service unit"},
             describe=lambda u: {"title": u.name, "status": "active" if u.active else "inactive"},
+            shows=("name", "active"),
+        ),
+        RecordKind(
+            "service_unit_contact",
+            ServiceUnitContact,
+            labels={"zh-CN": "服务单位联系人", "en": "Service unit contact"},
+            describe=lambda c: {"title": c.name},
+            shows=("name",),
         ),
     ]
 

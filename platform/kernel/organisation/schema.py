@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from sqlalchemy import or_, select
@@ -13,13 +13,22 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from openitsm.kernel.access import action_registry, require
-from openitsm.kernel.access.models import RoleScope
+from openitsm.kernel.access.fields import field_access, set_field_rule
+from openitsm.kernel.access.models import FieldRule, RoleScope
 from openitsm.kernel.access.scope import set_role_scope
 from openitsm.kernel.errors import BadUserInput
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, children_loader, decode_id
+from openitsm.kernel.graphql.nodes import (
+    Fields,
+    ModelNode,
+    active_children,
+    children_loader,
+    decode_id,
+    linked,
+)
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.labels import pick_label
 from openitsm.kernel.organisation import service
 from openitsm.kernel.organisation.models import (
     Department,
@@ -32,6 +41,8 @@ from openitsm.kernel.organisation.models import (
 )
 
 DEPARTMENT_ORDER = (Department.sort_order, Department.id)
+# A user search looks in these fields, less those hidden from the searcher.
+USER_SEARCH_FIELDS = ("login", "name", "employee_id", "phone", "email")
 
 
 def _can_read(info: Info[Context, Any]) -> None:
@@ -68,8 +79,7 @@ class ActionType:
 
     @strawberry.field
     def label(self, info: Info[Context, Any], locale: str | None = None) -> str:
-        labels: dict[str, str] = self.labels  # type: ignore[assignment]
-        return labels.get(locale or info.context.locale) or labels.get("en") or self.name
+        return pick_label(self.labels, locale or info.context.locale, self.name)  # type: ignore[arg-type]
 
 
 @strawberry.enum(description="Which rows of a resource a role's holders see.")
@@ -87,9 +97,41 @@ class ResourceScope:
     scope: DataScope
 
 
+@strawberry.enum(description="What a role's holders may do with one field.")
+class FieldAccessLevel(enum.Enum):
+    HIDDEN = "hidden"
+    READ_ONLY = "read_only"
+    READ_WRITE = "read_write"
+
+
+@strawberry.type(name="FieldRule", description="A role's rule on one field of a resource.")
+class FieldRuleType:
+    resource: str
+    field: str
+    access: FieldAccessLevel
+
+
+@strawberry.type(
+    name="Resource", description="A kind of record that data scopes and field rules apply to."
+)
+class ResourceType:
+    name: str
+    labels: JSON
+    fields: list[str] = strawberry.field(description="What field rules may name.")
+    scoped: bool = strawberry.field(description="Whether roles grant a data scope on it.")
+
+
+@strawberry.type(description="What the viewer may do with a resource's fields.")
+class ResourceFieldAccess:
+    resource: str
+    hidden: list[str]
+    read_only: list[str]
+
+
 @strawberry.type(name="Role")
 class RoleType(ModelNode):
     __model__ = Role
+    __fields__: ClassVar[Fields] = {"label": "labels"}
 
     code: str
     labels: JSON
@@ -119,6 +161,18 @@ class RoleType(ModelNode):
         ).load(root.id)
         return [ResourceScope(resource=row.resource, scope=DataScope(row.scope)) for row in rows]
 
+    @strawberry.field(description="The field rules of this role, by resource and field.")
+    async def field_rules(
+        self, root: strawberry.Parent[Role], info: Info[Context, Any]
+    ) -> list[FieldRuleType]:
+        rows = await children_loader(
+            info.context, FieldRule, "role_id", (FieldRule.resource, FieldRule.field)
+        ).load(root.id)
+        return [
+            FieldRuleType(resource=r.resource, field=r.field, access=FieldAccessLevel(r.access))
+            for r in rows
+        ]
+
 
 @strawberry.type(name="ServiceUnitContact")
 class ServiceUnitContactType(ModelNode):
@@ -134,14 +188,13 @@ class ServiceUnitContactType(ModelNode):
     async def user(
         self, root: strawberry.Parent[ServiceUnitContact], info: Info[Context, Any]
     ) -> UserType | None:
-        if root.user_id is None:
-            return None
-        return await by_id_loader(info.context, User).load(root.user_id)
+        return await linked(info.context, User, root.user_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(name="ServiceUnit", description="A customer company (服务单位).")
 class ServiceUnitType(ModelNode):
     __model__ = ServiceUnit
+    __fields__: ClassVar[Fields] = {"contacts": None, "members": None}
 
     code: str
     name: str
@@ -168,6 +221,12 @@ class ServiceUnitType(ModelNode):
 @strawberry.type(name="Department")
 class DepartmentType(ModelNode):
     __model__ = Department
+    __fields__: ClassVar[Fields] = {
+        "children": None,
+        "members": None,
+        "head": "head_user_id",
+        "admin": "admin_user_id",
+    }
 
     code: str
     name: str
@@ -179,9 +238,7 @@ class DepartmentType(ModelNode):
     async def parent(
         self, root: strawberry.Parent[Department], info: Info[Context, Any]
     ) -> DepartmentType | None:
-        if root.parent_id is None:
-            return None
-        return await by_id_loader(info.context, Department).load(root.parent_id)
+        return await linked(info.context, Department, root.parent_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def children(
@@ -190,10 +247,9 @@ class DepartmentType(ModelNode):
         info: Info[Context, Any],
         include_inactive: bool = False,
     ) -> list[DepartmentType]:
-        rows = await children_loader(info.context, Department, "parent_id", DEPARTMENT_ORDER).load(
-            root.id
+        return await active_children(
+            info.context, Department, root.id, DEPARTMENT_ORDER, include_inactive
         )
-        return [row for row in rows if include_inactive or row.active]
 
     @strawberry.field
     async def members(
@@ -207,17 +263,13 @@ class DepartmentType(ModelNode):
     async def head(
         self, root: strawberry.Parent[Department], info: Info[Context, Any]
     ) -> UserType | None:
-        if root.head_user_id is None:
-            return None
-        return await by_id_loader(info.context, User).load(root.head_user_id)
+        return await linked(info.context, User, root.head_user_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def admin(
         self, root: strawberry.Parent[Department], info: Info[Context, Any]
     ) -> UserType | None:
-        if root.admin_user_id is None:
-            return None
-        return await by_id_loader(info.context, User).load(root.admin_user_id)
+        return await linked(info.context, User, root.admin_user_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(name="User")
@@ -239,17 +291,13 @@ class UserType(ModelNode):
     async def department(
         self, root: strawberry.Parent[User], info: Info[Context, Any]
     ) -> DepartmentType | None:
-        if root.department_id is None:
-            return None
-        return await by_id_loader(info.context, Department).load(root.department_id)
+        return await linked(info.context, Department, root.department_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def manager(
         self, root: strawberry.Parent[User], info: Info[Context, Any]
     ) -> UserType | None:
-        if root.manager_id is None:
-            return None
-        return await by_id_loader(info.context, User).load(root.manager_id)
+        return await linked(info.context, User, root.manager_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def roles(
@@ -310,24 +358,29 @@ class OrganisationQuery:
         _can_read(info)
         statement = select(User)
         if filter is not None:
+            access = field_access(info.context.actor, "user")
             if filter.search:
                 pattern = f"%{filter.search.strip()}%"
-                statement = statement.where(
-                    or_(
-                        User.login.ilike(pattern),
-                        User.name.ilike(pattern),
-                        User.employee_id.ilike(pattern),
-                        User.phone.ilike(pattern),
-                        User.email.ilike(pattern),
-                    )
+                searched = access.readable_only(
+                    {name: getattr(User, name) for name in USER_SEARCH_FIELDS}
                 )
+                statement = statement.where(or_(*(column.ilike(pattern) for column in searched)))
             if filter.department is not None:
+                access.check_read(["department_id"])
                 department_id = decode_id(filter.department, DepartmentType, "department")
                 statement = statement.where(User.department_id == department_id)
             if filter.active is not None:
+                access.check_read(["active"])
                 statement = statement.where(User.active.is_(filter.active))
+        # By login, unless the login is hidden from the reader: then by id, which shows nothing.
+        by_login = field_access(info.context.actor, "user").readable("login")
         return info.context.paginate(
-            statement, keys=[SortKey(User.login)], tiebreak=User.id, first=first, after=after
+            statement,
+            keys=[SortKey(User.login)] if by_login else [],
+            tiebreak=User.id,
+            first=first,
+            after=after,
+            resource="user",
         )
 
     @strawberry.field(description="A user; everyone signed in may read their own record.")
@@ -352,6 +405,28 @@ class OrganisationQuery:
         if not include_inactive:
             statement = statement.where(ServiceUnit.active.is_(True))
         return list(info.context.session.scalars(statement))  # type: ignore[arg-type]
+
+    @strawberry.field(description="The resources field rules and data scopes apply to.")
+    def resources(self, info: Info[Context, Any]) -> list[ResourceType]:
+        _can_read(info)
+        return [
+            ResourceType(
+                name=kind.name,
+                labels=dict(kind.labels),  # type: ignore[arg-type]
+                fields=sorted(kind.fields),
+                scoped=kind.scope is not None,
+            )
+            for _, kind in sorted(info.context.kernel.record_kinds.kinds.items())
+        ]
+
+    @strawberry.field(description="Which fields of a resource the viewer may not see or change.")
+    def field_access(self, info: Info[Context, Any], resource: str) -> ResourceFieldAccess:
+        actor = info.context.require_actor()
+        info.context.kernel.record_kinds.get(resource)
+        access = field_access(actor, resource)
+        return ResourceFieldAccess(
+            resource=resource, hidden=sorted(access.hidden), read_only=sorted(access.read_only)
+        )
 
     @strawberry.field(description="Every action roles may grant, declared by the plugins.")
     def actions(self, info: Info[Context, Any]) -> list[ActionType]:
@@ -661,6 +736,30 @@ class OrganisationMutation:
         set_role_scope(session, role_id, resource, scope.value if scope else None)
         return RolePayload(role=found)  # type: ignore[arg-type]
 
+    @strawberry.mutation(
+        description="Set a role's rule on one field of a resource; no access removes the rule."
+    )
+    def set_field_rule(
+        self,
+        info: Info[Context, Any],
+        role: relay.GlobalID,
+        resource: str,
+        field: str,
+        access: FieldAccessLevel | None = None,
+    ) -> RolePayload:
+        session = _manage(info, "role.manage")
+        role_id = decode_id(role, RoleType, "role")
+        found = service.get_role(session, role_id, "role")
+        set_field_rule(
+            session,
+            info.context.kernel.record_kinds,
+            role_id,
+            resource,
+            field,
+            access.value if access else None,
+        )
+        return RolePayload(role=found)  # type: ignore[arg-type]
+
     @strawberry.mutation
     def grant_role(
         self, info: Info[Context, Any], user: relay.GlobalID, role: relay.GlobalID
@@ -741,6 +840,9 @@ class OrganisationMutation:
 
 TYPES = [
     ActionType,
+    FieldRuleType,
+    ResourceFieldAccess,
+    ResourceType,
     DepartmentType,
     RoleType,
     ServiceUnitContactType,

@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from openitsm.kernel.access import ActionRegistry
 from openitsm.kernel.access import grants as grants_module
+from openitsm.kernel.access.fields import check_write
 from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.spec import LOCALES
@@ -39,7 +40,28 @@ PREDEFINED_ROLES = Path(__file__).parent / "roles.toml"
 MAX_CODE = 100
 
 
+# Service arguments that write a resource field of another name.
+FIELD_OF_ARGUMENT = {"role_ids": "roles", "service_unit_ids": "service_units"}
+
+
 # --- checks ---------------------------------------------------------------------------
+
+
+def _guard(
+    session: Session, resource: str, values: Mapping[str, Any], links: Iterable[str] = ()
+) -> None:
+    """Refuse the call when it writes a field the session's actor may not change.
+
+    A field counts as written when a value is given for it; a link in `links` also when
+    given as None, which clears it.
+    """
+    cleared = set(links)
+    written = [
+        FIELD_OF_ARGUMENT.get(key, key)
+        for key, value in values.items()
+        if value is not None or key in cleared
+    ]
+    check_write(session, resource, written)
 
 
 def _code(code: str, field: str = "code") -> str:
@@ -151,6 +173,18 @@ def create_department(
     head_user_id: int | None = None,
     admin_user_id: int | None = None,
 ) -> Department:
+    _guard(
+        session,
+        "department",
+        {
+            "code": code,
+            "name": name,
+            "parent_id": parent_id,
+            "sort_order": sort_order,
+            "head_user_id": head_user_id,
+            "admin_user_id": admin_user_id,
+        },
+    )
     code = _code(code)
     name = _name(name)
     _unique(session, Department, "code", code, None)
@@ -175,6 +209,7 @@ def update_department(
     session: Session, department_id: int, version: int, changes: Mapping[str, Any]
 ) -> Department:
     """Change code, name, order, head, administrator or active state (not the parent)."""
+    _guard(session, "department", changes, links=("head_user_id", "admin_user_id"))
     department = get_department(session, department_id)
     check_version(department, version, "department")
     values = _named_changes(session, department, changes)
@@ -198,6 +233,12 @@ def move_department(
     parent_id: int | None,
     sort_order: int | None = None,
 ) -> Department:
+    _guard(
+        session,
+        "department",
+        {"parent_id": parent_id, "sort_order": sort_order},
+        links=("parent_id",),
+    )
     department = get_department(session, department_id)
     check_version(department, version, "department")
     _check_parent(session, parent_id, moving=department.id)
@@ -248,6 +289,12 @@ def create_role(
     actions: Iterable[str] = (),
     builtin: bool = False,
 ) -> Role:
+    actions = list(actions)
+    _guard(
+        session,
+        "role",
+        {"code": code, "labels": labels, "description": description or None, "actions": actions},
+    )
     code = _code(code)
     cleaned = _labels(labels)
     checked = registry.check(actions)
@@ -268,6 +315,7 @@ def update_role(
     changes: Mapping[str, Any],
 ) -> Role:
     """Change labels, description or the granted actions (the whole list)."""
+    _guard(session, "role", changes)
     role = get_role(session, role_id)
     check_version(role, version, "role")
     labels = _labels(changes["labels"]) if changes.get("labels") is not None else None
@@ -301,6 +349,7 @@ def _set_user_roles(session: Session, user_id: int, role_ids: Sequence[int]) -> 
 
 
 def grant_role(session: Session, user_id: int, role_id: int) -> None:
+    check_write(session, "user", ["roles"])
     get_user(session, user_id, "user")
     get_role(session, role_id, "role")
     held = set(session.scalars(select(UserRole.role_id).where(UserRole.user_id == user_id)))
@@ -308,6 +357,7 @@ def grant_role(session: Session, user_id: int, role_id: int) -> None:
 
 
 def revoke_role(session: Session, user_id: int, role_id: int) -> None:
+    check_write(session, "user", ["roles"])
     get_user(session, user_id, "user")
     get_role(session, role_id, "role")
     held = set(session.scalars(select(UserRole.role_id).where(UserRole.user_id == user_id)))
@@ -477,6 +527,11 @@ def create_user(
     **changes: Any,
 ) -> User:
     """A user with their organisation details, roles and service units."""
+    _guard(
+        session,
+        "user",
+        {**changes, "login": login, "name": name, "is_superuser": superuser or None},
+    )
     values = _check_user_fields(session, None, {**changes, "name": name})
     links = _check_user_links(session, None, changes)
     user = identity.create_user(
@@ -487,6 +542,7 @@ def create_user(
 
 
 def update_user(session: Session, user_id: int, version: int, changes: Mapping[str, Any]) -> User:
+    _guard(session, "user", changes, links=("department_id", "manager_id"))
     user = get_user(session, user_id)
     check_version(user, version, "user")
     values = _check_user_fields(session, user.id, changes)
@@ -497,6 +553,7 @@ def update_user(session: Session, user_id: int, version: int, changes: Mapping[s
 
 def deactivate_user(session: Session, user_id: int) -> User:
     """Deactivate (never delete): sign-in and running sessions stop working at once."""
+    check_write(session, "user", ["active"])
     user = get_user(session, user_id)
     user.active = False
     flush(session)
@@ -516,6 +573,7 @@ def user_role_ids(session: Session, user_ids: Sequence[int]) -> dict[int, list[i
 
 
 def create_service_unit(session: Session, *, code: str, name: str) -> ServiceUnit:
+    _guard(session, "service_unit", {"code": code, "name": name})
     code = _code(code)
     name = _name(name)
     _unique(session, ServiceUnit, "code", code, None)
@@ -528,6 +586,7 @@ def create_service_unit(session: Session, *, code: str, name: str) -> ServiceUni
 def update_service_unit(
     session: Session, unit_id: int, version: int, changes: Mapping[str, Any]
 ) -> ServiceUnit:
+    _guard(session, "service_unit", changes)
     unit = get_service_unit(session, unit_id)
     check_version(unit, version, "service unit")
     for key, value in _named_changes(session, unit, changes).items():
@@ -546,6 +605,11 @@ def add_contact(
     position: str | None = None,
     user_id: int | None = None,
 ) -> ServiceUnitContact:
+    _guard(
+        session,
+        "service_unit_contact",
+        {"name": name, "phone": phone, "email": email, "position": position, "user_id": user_id},
+    )
     get_service_unit(session, unit_id, "serviceUnit")
     if user_id is not None:
         get_user(session, user_id, "user")
@@ -586,6 +650,7 @@ def _set_user_service_units(session: Session, user_id: int, unit_ids: Sequence[i
 
 
 def add_service_unit_member(session: Session, unit_id: int, user_id: int) -> None:
+    check_write(session, "user", ["service_units"])
     get_service_unit(session, unit_id, "serviceUnit")
     get_user(session, user_id, "user")
     held = set(
@@ -597,6 +662,7 @@ def add_service_unit_member(session: Session, unit_id: int, user_id: int) -> Non
 
 
 def remove_service_unit_member(session: Session, unit_id: int, user_id: int) -> None:
+    check_write(session, "user", ["service_units"])
     get_service_unit(session, unit_id, "serviceUnit")
     get_user(session, user_id, "user")
     held = session.scalars(

@@ -7,54 +7,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Integer, String, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from openitsm.kernel import Kernel
 from openitsm.kernel.access import action_registry
 from openitsm.kernel.access.grants import actor_for_user, load_grants
-from openitsm.kernel.access.scope import ScopeColumns, scope_filter, set_role_scope, visible
+from openitsm.kernel.access.scope import scope_filter, set_role_scope, visible
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import count_statements
 from openitsm.kernel.errors import BadUserInput
-from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
-from openitsm.kernel.references import RecordKind, RecordRef
+from openitsm.kernel.references import RecordRef
 from openitsm.kernel.testing import build_kernel, error_codes, gql
-
-
-class TicketBase(DeclarativeBase):
-    """Kept apart from the kernel's metadata, so migrations never see the test table."""
-
-
-class Ticket(TicketBase):
-    __tablename__ = "scope_test_ticket"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(50))
-    reporter_id: Mapped[int | None] = mapped_column(Integer)
-    assignee_id: Mapped[int | None] = mapped_column(Integer)
-    department_id: Mapped[int | None] = mapped_column(Integer)
-    service_unit_id: Mapped[int | None] = mapped_column(Integer)
-
-
-TICKET = RecordKind(
-    "ticket",
-    Ticket,
-    describe=lambda t: {"title": t.title},
-    scope=ScopeColumns(
-        owner=("reporter_id", "assignee_id"),
-        department="department_id",
-        service_unit="service_unit_id",
-    ),
-)
-
-
-class TicketPlugin:
-    @hookimpl
-    def register_record_kinds(self) -> list[RecordKind]:
-        return [TICKET]
+from openitsm.kernel.testing.tickets import TICKET, Ticket, TicketPlugin, create_tables, drop_tables
 
 
 @dataclass
@@ -70,13 +37,13 @@ class World:
 @pytest.fixture
 def scoped(tmp_path: Path, database_url: str) -> Iterator[tuple[Kernel, World]]:
     kernel = build_kernel(tmp_path, database_url, plugins={"tickets": TicketPlugin()})
-    TicketBase.metadata.create_all(kernel.engine)
+    create_tables(kernel.engine)
     try:
         with kernel.session() as session:
             world = build_world(session)
         yield kernel, world
     finally:
-        TicketBase.metadata.drop_all(kernel.engine)
+        drop_tables(kernel.engine)
         kernel.close()
 
 

@@ -155,7 +155,12 @@ def test_a_token_request_runs_no_statements_through_the_engine(kernel, member, c
         assert client.post("/graphql", json=VIEWER, headers=bearer(secret)).status_code == 200
     assert first.count >= 1
     # The first request also fills this process's grants cache for the owner (two reads).
-    expected = ("UPDATE API_TOKEN", "INSERT INTO AUDIT_", "SELECT ROLE.", "SELECT USER_SERVICE_UNIT.")
+    expected = (
+        "UPDATE API_TOKEN",
+        "INSERT INTO AUDIT_",
+        "SELECT ROLE.",
+        "SELECT USER_SERVICE_UNIT.",
+    )
     assert all(s.lstrip().upper().startswith(expected) for s in first.statements), first.statements
     with count_statements(kernel.engine) as second:
         response = client.post("/graphql", json=VIEWER, headers=bearer(secret))

@@ -1,0 +1,196 @@
+"""Field rules on GraphQL: every field of every resource type reads a named resource field.
+
+A resource type is a `ModelNode` whose model is a registered record kind. When the schema
+is built, each of its fields is mapped to the resource field it shows: the field of the same
+name, or `<name>_id` for a link (`department` shows `department_id`), or what the type's
+`__fields__` says (`{"label": "labels", "members": None}`; None marks a field that shows
+nothing of the record itself, such as the id or a list of other records that are guarded by
+their own type). A field the kernel cannot map stops start-up, so a new field can never
+slip through unguarded.
+
+Two checks use the map. Before execution, the fields a document selects (through
+aliases, fragments and interfaces alike, worked out once per document) are compared with
+the actor's hidden fields: asking for one refuses the operation with FORBIDDEN before
+anything is read. And the resolver of every mapped field is wrapped with the same test, so
+a hidden value is never returned even on a path the first check did not foresee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    default_field_resolver,
+    is_abstract_type,
+    visit,
+)
+
+from openitsm.kernel.access.fields import field_access
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.errors import ConfigurationError, Forbidden
+from openitsm.kernel.graphql.nodes import ModelNode
+
+if TYPE_CHECKING:
+    from strawberry import Schema
+    from strawberry.schema.name_converter import NameConverter
+
+    from openitsm.kernel.references import RecordKinds
+
+# Graphql-core's parsed documents cannot be weakly referenced; the cache holds them alive.
+MAX_CACHED_DOCUMENTS = 1024
+
+
+@dataclass(frozen=True)
+class FieldRead:
+    """A GraphQL field showing one field of a resource."""
+
+    resource: str
+    field: str
+    graphql: str  # "User.phone", for messages
+
+
+def _resource_fields(
+    node_type: type[ModelNode], resource: str, known: frozenset[str], names: NameConverter
+) -> dict[str, str | None]:
+    """{GraphQL field name: the resource field it shows, or None}."""
+    overrides: dict[str, str | None] = dict(getattr(node_type, "__fields__", {}))
+    mapped: dict[str, str | None] = {}
+    unmapped: list[str] = []
+    definition = node_type.__strawberry_definition__  # type: ignore[attr-defined]
+    for field in definition.fields:
+        name = field.python_name
+        graphql_name = names.get_graphql_name(field)
+        if name in overrides:
+            target = overrides[name]
+            if target is not None and target not in known:
+                raise ConfigurationError(
+                    f"{node_type.__name__}.__fields__ maps '{name}' to '{target}', which is "
+                    f"not a field of '{resource}'"
+                )
+        elif graphql_name == "id":
+            target = None
+        elif name in known:
+            target = name
+        elif f"{name}_id" in known:
+            target = f"{name}_id"
+        else:
+            unmapped.append(name)
+            continue
+        mapped[graphql_name] = target
+    if unmapped:
+        raise ConfigurationError(
+            f"GraphQL type {definition.name} shows fields of the resource '{resource}' that "
+            f"the kernel cannot guard: {', '.join(unmapped)}; name the resource field each "
+            f"shows (or None) in {node_type.__name__}.__fields__"
+        )
+    return mapped
+
+
+def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]:
+    resource, field = read.resource, read.field
+
+    def guarded(source: Any, info: Any, **arguments: Any) -> Any:
+        actor: Actor = info.context.actor
+        if actor.field_rules and field in field_access(actor, resource).hidden:
+            raise Forbidden(_refusal(read), field=field, resource=resource)
+        return resolve(source, info, **arguments)
+
+    return guarded
+
+
+def _refusal(read: FieldRead) -> str:
+    return f"Your roles do not allow reading {read.graphql} ({read.resource} field '{read.field}')."
+
+
+class FieldGuards:
+    """The resource-field map of one schema, and the checks built on it."""
+
+    def __init__(self, strawberry_schema: Schema, kinds: RecordKinds) -> None:
+        schema: GraphQLSchema = strawberry_schema._schema
+        names = strawberry_schema.config.name_converter
+        self.schema = schema
+        self.reads: dict[tuple[str, str], FieldRead] = {}
+        self._documents: dict[int, tuple[DocumentNode, tuple[FieldRead, ...]]] = {}
+        for graphql_type in schema.type_map.values():
+            if not isinstance(graphql_type, GraphQLObjectType):
+                continue
+            origin = getattr(graphql_type.extensions.get("strawberry-definition"), "origin", None)
+            model = getattr(origin, "__model__", None) if isinstance(origin, type) else None
+            kind = kinds.by_model.get(model) if model is not None else None
+            if kind is None or not issubclass(origin, ModelNode):  # type: ignore[arg-type]
+                continue
+            mapped = _resource_fields(origin, kind.name, kind.fields, names)  # type: ignore[arg-type]
+            for name, graphql_field in graphql_type.fields.items():
+                target = mapped.get(name)
+                if target is None:
+                    continue
+                read = FieldRead(kind.name, target, f"{graphql_type.name}.{name}")
+                self.reads[(graphql_type.name, name)] = read
+                graphql_field.resolve = _guarded(
+                    graphql_field.resolve or default_field_resolver, read
+                )
+
+    @property
+    def resources(self) -> dict[str, set[str]]:
+        """Resource fields shown through GraphQL, by resource."""
+        shown: dict[str, set[str]] = {}
+        for read in self.reads.values():
+            shown.setdefault(read.resource, set()).add(read.field)
+        return shown
+
+    def selected(self, document: DocumentNode) -> tuple[FieldRead, ...]:
+        """The resource fields a document may read, worked out once per document."""
+        cached = self._documents.get(id(document))
+        if cached is not None and cached[0] is document:
+            return cached[1]
+        found = tuple(dict.fromkeys(self._walk(document)))
+        if len(self._documents) >= MAX_CACHED_DOCUMENTS:
+            self._documents.clear()
+        self._documents[id(document)] = (document, found)
+        return found
+
+    def _walk(self, document: DocumentNode) -> Iterable[FieldRead]:
+        schema, reads = self.schema, self.reads
+        type_info = TypeInfo(schema)
+        found: list[FieldRead] = []
+
+        class Collect(Visitor):
+            def enter_field(self, node: FieldNode, *_: Any) -> None:
+                parent = type_info.get_parent_type()
+                if parent is None:
+                    return
+                possible = (
+                    schema.get_possible_types(parent)  # type: ignore[arg-type]
+                    if is_abstract_type(parent)
+                    else [parent]
+                )
+                for concrete in possible:
+                    read = reads.get((concrete.name, node.name.value))
+                    if read is not None:
+                        found.append(read)
+
+        visit(document, TypeInfoVisitor(type_info, Collect()))
+        return found
+
+    def refusal(self, document: DocumentNode, actor: Actor) -> GraphQLError | None:
+        """FORBIDDEN when the document asks for a field hidden from the actor, else None."""
+        if actor.superuser or not actor.field_rules:
+            return None
+        for read in self.selected(document):
+            if read.field in field_access(actor, read.resource).hidden:
+                message = _refusal(read)
+                return GraphQLError(
+                    message,
+                    original_error=Forbidden(message, field=read.field, resource=read.resource),
+                )
+        return None
