@@ -139,6 +139,22 @@ def check_write(session: Session, resource: str, fields: Iterable[str]) -> None:
     session_access(session, resource).check_write(fields)
 
 
+def written_fields(
+    values: Mapping[str, object],
+    links: Iterable[str] = (),
+    renamed: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The fields a service call writes: each one given a value, and each link in `links`
+    even when given as None (which clears it). `renamed` maps argument names to fields
+    (`role_ids` -> `roles`)."""
+    cleared, renamed = set(links), renamed or {}
+    return [
+        renamed.get(key, key)
+        for key, value in values.items()
+        if value is not None or key in cleared
+    ]
+
+
 def check_known_field(kinds: RecordKinds, resource: str, field: str) -> None:
     known = kinds.get(resource).fields
     if field not in known:
@@ -161,6 +177,7 @@ def set_field_rule(
     """Set a role's rule on one field, replacing the previous one; None removes the rule."""
     from openitsm.kernel.access import grants
 
+    check_write(session, "role", ["field_rules"])
     check_known_field(kinds, resource, field)
     if access is not None and access not in FIELD_ACCESS:
         raise BadUserInput(

@@ -110,7 +110,9 @@ def get_visible(session: Session, kind: RecordKind, record_id: int) -> Any:
 def set_role_scope(session: Session, role_id: int, resource: str, scope: str | None) -> None:
     """Grant `scope` on `resource` to a role, replacing its previous one; None revokes it."""
     from openitsm.kernel.access import grants
+    from openitsm.kernel.access.fields import check_write
 
+    check_write(session, "role", ["scopes"])
     if scope is not None and scope not in SCOPES:
         raise BadUserInput(
             f"Unknown data scope {scope!r}; choose one of {', '.join(SCOPES)}.", field="scope"

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from openitsm.kernel.access.fields import check_write, written_fields
 from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
@@ -124,6 +125,8 @@ def create_item(
     parent_id: int | None = None,
     sort_order: int | None = None,
 ) -> DictionaryItem:
+    values = {"code": code, "labels": labels, "parent_id": parent_id, "sort_order": sort_order}
+    check_write(session, "dictionary_item", written_fields(values))
     dictionary = get_dictionary(session, dictionary_code)
     code = _check_code(code)
     cleaned = _check_labels(labels)
@@ -153,6 +156,7 @@ def update_item(
     session: Session, item_id: int, version: int, changes: Mapping[str, Any]
 ) -> DictionaryItem:
     """Change labels, order or active state; the version guards against lost updates."""
+    check_write(session, "dictionary_item", written_fields(changes))
     item = get_item(session, item_id)
     check_version(item, version, "dictionary item")
     if "labels" in changes and changes["labels"] is not None:
@@ -172,6 +176,8 @@ def move_item(
     parent_id: int | None,
     sort_order: int | None = None,
 ) -> DictionaryItem:
+    moved = {"parent_id": parent_id, "sort_order": sort_order}
+    check_write(session, "dictionary_item", written_fields(moved, links=("parent_id",)))
     item = get_item(session, item_id)
     check_version(item, version, "dictionary item")
     _check_parent(session, item.dictionary_id, parent_id, moving=item.id)

@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from openitsm.kernel.access import ActionRegistry
 from openitsm.kernel.access import grants as grants_module
-from openitsm.kernel.access.fields import check_write
+from openitsm.kernel.access.fields import check_write, written_fields
 from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.spec import LOCALES
@@ -50,18 +50,8 @@ FIELD_OF_ARGUMENT = {"role_ids": "roles", "service_unit_ids": "service_units"}
 def _guard(
     session: Session, resource: str, values: Mapping[str, Any], links: Iterable[str] = ()
 ) -> None:
-    """Refuse the call when it writes a field the session's actor may not change.
-
-    A field counts as written when a value is given for it; a link in `links` also when
-    given as None, which clears it.
-    """
-    cleared = set(links)
-    written = [
-        FIELD_OF_ARGUMENT.get(key, key)
-        for key, value in values.items()
-        if value is not None or key in cleared
-    ]
-    check_write(session, resource, written)
+    """Refuse the call when it writes a field the session's actor may not change."""
+    check_write(session, resource, written_fields(values, links, FIELD_OF_ARGUMENT))
 
 
 def _code(code: str, field: str = "code") -> str:

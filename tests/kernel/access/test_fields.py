@@ -383,3 +383,23 @@ def test_a_field_the_kernel_cannot_guard_stops_start_up(tmp_path: Path, database
             kernel.schema  # noqa: B018
     finally:
         kernel.close()
+
+
+def test_dictionary_items_and_roles_refuse_read_only_writes(desk: Desk) -> None:
+    from openitsm.kernel.dictionaries import service as dictionaries
+    from openitsm.kernel.dictionaries.models import DictionaryItem
+
+    kernel = desk.kernel
+    with kernel.session() as session:
+        for resource, field in (("dictionary_item", "labels"), ("role", "scopes")):
+            set_field_rule(session, kernel.record_kinds, desk.role_id, resource, field, "read_only")
+        item = session.scalars(select(DictionaryItem).limit(1)).one()
+        item_id, version = item.id, item.version
+    agent = _actor(kernel, desk.agent.user_id)  # type: ignore[arg-type]
+    with kernel.session() as session:
+        session.info["actor"] = agent
+        with pytest.raises(Forbidden):
+            dictionaries.update_item(session, item_id, version, {"labels": {"en": "Renamed"}})
+        with pytest.raises(Forbidden):
+            set_role_scope(session, desk.role_id, "ticket", "own")
+        dictionaries.update_item(session, item_id, version, {"sort_order": 7})
