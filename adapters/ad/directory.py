@@ -20,6 +20,10 @@ from openitsm.adapters.ad.settings import Settings
 
 # AD's userAccountControl flag ACCOUNTDISABLE.
 ACCOUNT_DISABLED = 0x2
+# AD's LDAP_MATCHING_RULE_IN_CHAIN: membership through any depth of nested groups.
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+# Nested groups deeper than this are not followed (a guard against absurd directories).
+MAX_NESTING = 32
 PAGE_SIZE = 500
 USER_ATTRIBUTES = [
     "cn",
@@ -60,6 +64,7 @@ class DirectoryOu:
     dn: str
     parent_dn: str | None
     name: str
+    guid: str | None = None
 
 
 def _first(attributes: dict[str, Any], *names: str) -> str | None:
@@ -79,6 +84,20 @@ def dn_key(dn: str) -> str:
     return ",".join(
         f"{attr.strip().lower()}={value.strip().lower()}" for attr, value, _ in parse_dn(dn)
     )
+
+
+def cn_of(dn: str) -> str:
+    """The value of the DN's first RDN, lower-cased (a group's CN)."""
+    return dn_key(dn).split(",", 1)[0].partition("=")[2]
+
+
+def role_for_group(group_dn: str, settings: Settings) -> str | None:
+    """The role code `group_roles` maps this group to, by its DN or its CN."""
+    by_key = {
+        (dn_key(group) if "=" in group else group.strip().lower()): role
+        for group, role in settings.group_roles.items()
+    }
+    return by_key.get(dn_key(group_dn)) or by_key.get(cn_of(group_dn))
 
 
 def is_under(dn: str, ancestor: str) -> bool:
@@ -114,6 +133,7 @@ class Directory:
         return Tls(
             validate=ssl.CERT_REQUIRED,
             ca_certs_file=str(settings.ca_file) if settings.ca_file else None,
+            valid_names=[settings.tls_server_name] if settings.tls_server_name else None,
         )
 
     def connect(self, dn: str | None, password: str | None) -> Connection:
@@ -192,28 +212,67 @@ class Directory:
         return self._user(dn, attributes, self.groups_of(connection, dn))
 
     def groups_of(self, connection: Connection, dn: str) -> frozenset[str]:
-        search = f"(&{self.settings.group_filter}(member={escape_filter_chars(dn)}))"
-        return frozenset(group_dn for group_dn, _ in self._search(connection, search, ["cn"]))
+        """The groups `dn` belongs to, through nested groups unless `nested_groups = "off"`."""
+        escaped = escape_filter_chars(dn)
+        if self.settings.nested_groups == "in_chain":
+            search = f"(&{self.settings.group_filter}(member:{IN_CHAIN}:={escaped}))"
+            return frozenset(group_dn for group_dn, _ in self._search(connection, search, ["cn"]))
+        found: dict[str, str] = {}
+        frontier = [dn]
+        for _ in range(MAX_NESTING):
+            members = "".join(f"(member={escape_filter_chars(item)})" for item in frontier)
+            search = f"(&{self.settings.group_filter}(|{members}))"
+            frontier = []
+            for group_dn, _ in self._search(connection, search, ["cn"]):
+                if dn_key(group_dn) not in found:  # a group seen before is a cycle: stop there
+                    found[dn_key(group_dn)] = group_dn
+                    frontier.append(group_dn)
+            if not frontier or self.settings.nested_groups == "off":
+                break
+        return frozenset(found.values())
 
     def users(self, connection: Connection) -> list[DirectoryUser]:
-        members: dict[str, set[str]] = {}
+        """Every user entry, each with its groups (nested ones included, see `groups_of`)."""
+        direct: dict[str, set[str]] = {}  # member key -> DNs of the groups listing it
+        groups: dict[str, str] = {}  # group key -> DN
         for group_dn, attributes in self._search(
             connection, self.settings.group_filter, ["member"]
         ):
+            groups[dn_key(group_dn)] = group_dn
             for member in attributes.get("member") or []:
-                members.setdefault(dn_key(member), set()).add(group_dn)
-        return [
-            self._user(dn, attributes, frozenset(members.get(dn_key(dn), ())))
-            for dn, attributes in self._search(
-                connection, self.settings.user_filter, self._user_attributes()
-            )
-        ]
+                direct.setdefault(dn_key(member), set()).add(group_dn)
+        in_chain: dict[str, set[str]] = {}
+        if self.settings.nested_groups == "in_chain":
+            # One server-side transitive search per mapped group; unmapped ones need no nesting.
+            for group_dn in groups.values():
+                if role_for_group(group_dn, self.settings) is None:
+                    continue
+                search = f"(&{self.settings.user_filter}(memberOf:{IN_CHAIN}:="
+                search += f"{escape_filter_chars(group_dn)}))"
+                for user_dn, _ in self._search(connection, search, ["cn"]):
+                    in_chain.setdefault(dn_key(user_dn), set()).add(group_dn)
+        users = []
+        for dn, attributes in self._search(
+            connection, self.settings.user_filter, self._user_attributes()
+        ):
+            key = dn_key(dn)
+            if self.settings.nested_groups == "expand":
+                member_of = _expand(key, direct)
+            else:
+                member_of = direct.get(key, set()) | in_chain.get(key, set())
+            users.append(self._user(dn, attributes, frozenset(member_of)))
+        return users
 
     def ous(self, connection: Connection) -> list[DirectoryOu]:
         return [
-            DirectoryOu(dn, parent_of(dn), _first(attributes, "ou") or dn)
+            DirectoryOu(
+                dn,
+                parent_of(dn),
+                _first(attributes, "ou") or dn,
+                _first(attributes, "objectGUID", "entryUUID"),
+            )
             for dn, attributes in self._search(
-                connection, "(objectClass=organizationalUnit)", ["ou"]
+                connection, "(objectClass=organizationalUnit)", ["ou", "objectGUID", "entryUUID"]
             )
         ]
 
@@ -246,6 +305,20 @@ class Directory:
         if _first(attributes, "pwdAccountLockedTime") is not None:
             return True
         return bool(self.settings.disabled_dn) and is_under(dn, self.settings.disabled_dn or "")
+
+
+def _expand(member_key: str, direct: dict[str, set[str]]) -> set[str]:
+    """Groups holding `member_key` directly or through groups in groups, each visited once."""
+    found: dict[str, str] = {}
+    frontier = [member_key]
+    while frontier:
+        key = frontier.pop()
+        for group_dn in direct.get(key, ()):
+            group_key = dn_key(group_dn)
+            if group_key not in found:  # the cycle guard: a group is expanded once
+                found[group_key] = group_dn
+                frontier.append(group_key)
+    return set(found.values())
 
 
 def split_login(login: str, settings: Settings) -> str | None:

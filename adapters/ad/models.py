@@ -1,7 +1,8 @@
 """What the directory sync keeps beside the kernel's users.
 
-`ad_user_roles` holds role codes derived from group membership and `ad_ou` the directory's
-OU tree; both become links to the organisation's roles and departments once those exist.
+`ad_ou_department` links each OU to the kernel department it is mirrored as, and
+`ad_role_grant` records which of a user's kernel roles the directory granted: those, and only
+those, the directory revokes again.
 """
 
 from __future__ import annotations
@@ -33,21 +34,31 @@ class DirectoryAccount(IdMixin, Base):
     synced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DirectoryUserRole(Base):
-    __tablename__ = "ad_user_roles"
+class DirectoryRoleGrant(Base):
+    """A kernel role held because of group membership (not granted by an administrator)."""
+
+    __tablename__ = "ad_role_grant"
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
     )
-    role_code: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
-class DirectoryOu(IdMixin, Base):
-    __tablename__ = "ad_ou"
+class OuDepartment(IdMixin, Base):
+    """The department an OU is mirrored as; found again by GUID after a rename or move."""
 
+    __tablename__ = "ad_ou_department"
+
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("department.id", ondelete="CASCADE"), unique=True
+    )
+    guid: Mapped[str | None] = mapped_column(String(64), unique=True)
     dn: Mapped[str] = mapped_column(String(1000))
-    parent_dn: Mapped[str | None] = mapped_column(String(1000))
-    name: Mapped[str] = mapped_column(String(200))
+    dn_key: Mapped[str] = mapped_column(String(1000), index=True)
+    # False once the OU is gone from the directory (its department is then inactive).
     present: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

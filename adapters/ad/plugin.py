@@ -1,4 +1,4 @@
-"""The directory plugin: sign-in with directory credentials and a periodic sync.
+"""The directory plugin: sign-in with directory credentials or Kerberos, and a periodic sync.
 
 Enabled whenever installed, it stays inert until `[plugins.ad] server` is set: every hook
 then returns None and the sync task returns at once.
@@ -10,14 +10,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openitsm.adapters.ad import signin
+from openitsm.adapters.ad import negotiate, signin
 from openitsm.adapters.ad import sync as directory_sync
 from openitsm.adapters.ad.directory import DirectoryUnavailable
 from openitsm.adapters.ad.models import (
     DirectoryAccount,
-    DirectoryOu,
+    DirectoryRoleGrant,
     DirectorySyncState,
-    DirectoryUserRole,
+    OuDepartment,
 )
 from openitsm.adapters.ad.settings import Settings
 from openitsm.kernel import MigrationBranch, crontab, hookimpl, periodic_task, utcnow
@@ -64,12 +64,18 @@ def run_sync(session: Session, settings: Settings) -> str:
 
 @hookimpl
 def register_models() -> list[type]:
-    return [DirectoryAccount, DirectoryUserRole, DirectoryOu, DirectorySyncState]
+    return [DirectoryAccount, DirectoryRoleGrant, OuDepartment, DirectorySyncState]
 
 
 @hookimpl
 def register_migrations() -> MigrationBranch:
     return MigrationBranch("ad", MIGRATIONS)
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    """Kerberos sign-in; it answers 404 unless `kerberos = true` (read per request)."""
+    return negotiate.routes
 
 
 @hookimpl

@@ -6,13 +6,16 @@ captured on flush. Each detail becomes one change row with only a new value.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.db import utcnow
+
+if TYPE_CHECKING:
+    from openitsm.kernel.identity.models import User
 
 # Failures for logins that match no user are filed under this kind, with record id 0.
 UNKNOWN_LOGIN_KIND = "sign_in"
@@ -52,3 +55,44 @@ def record(
     if rows:
         db.execute(insert(AuditChange), rows)
     return int(event_id)
+
+
+def by_user(
+    db: Session | Connection,
+    user: User,
+    action: str,
+    *,
+    request_id: str | None = None,
+    **details: Any,
+) -> int:
+    """Something a user did to their own account: signing in or out."""
+    return record(
+        db,
+        record_kind="user",
+        record_id=user.id,
+        action=action,
+        actor_id=user.id,
+        actor_label=user.name,
+        request_id=request_id,
+        details=details,
+    )
+
+
+def refused(
+    db: Session | Connection,
+    user: User | None,
+    login: str,
+    action: str = "sign_in_failed",
+    *,
+    request_id: str | None = None,
+    **details: Any,
+) -> int:
+    """A refused or locked sign-in, filed under the user when the login names one."""
+    return record(
+        db,
+        record_kind="user" if user is not None else UNKNOWN_LOGIN_KIND,
+        record_id=user.id if user is not None else 0,
+        action=action,
+        request_id=request_id,
+        details={"login": login, **details},
+    )

@@ -77,7 +77,15 @@ def sign_in(
     throttle = session.get(SignInThrottle, key)
     if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
         user = session.scalar(select(User).where(User.login == key))
-        _record(session, user, key, "sign_in_failed", request_id, address=address, reason="locked")
+        events.refused(
+            session,
+            user,
+            key,
+            "sign_in_failed",
+            request_id=request_id,
+            address=address,
+            reason="locked",
+        )
         return SignInResult(None, throttle.locked_until)
     directory = (
         kernel.hook.authenticate_credentials(
@@ -93,24 +101,24 @@ def sign_in(
     if valid and user is not None:
         if throttle is not None:
             session.execute(delete(SignInThrottle).where(SignInThrottle.login == key))
-        events.record(
-            session,
-            record_kind="user",
-            record_id=user.id,
-            action="sign_in",
-            actor_id=user.id,
-            actor_label=user.name,
-            request_id=request_id,
-            details={"address": address},
-        )
+        events.by_user(session, user, "sign_in", request_id=request_id, address=address)
         return SignInResult(user)
     # The failure counts even when the directory was down: the local password was tried.
     unavailable = directory is not None and directory.unavailable
     reason = "directory" if unavailable else "password"
-    _record(session, user, key, "sign_in_failed", request_id, address=address, reason=reason)
+    events.refused(
+        session, user, key, "sign_in_failed", request_id=request_id, address=address, reason=reason
+    )
     locked_until = _count_failure(session, key, now)
     if locked_until is not None:
-        _record(session, user, key, "locked", request_id, locked_until=locked_until.isoformat())
+        events.refused(
+            session,
+            user,
+            key,
+            "locked",
+            request_id=request_id,
+            locked_until=locked_until.isoformat(),
+        )
     return SignInResult(None, locked_until, directory_unavailable=unavailable)
 
 
@@ -132,21 +140,3 @@ def _count_failure(session: Session, key: str, now: dt.datetime) -> dt.datetime 
     throttle.locked_until = now + duration if duration is not None else None
     session.flush()
     return throttle.locked_until
-
-
-def _record(
-    session: Session,
-    user: User | None,
-    login: str,
-    action: str,
-    request_id: str | None,
-    **details: str | None,
-) -> None:
-    events.record(
-        session,
-        record_kind="user" if user is not None else events.UNKNOWN_LOGIN_KIND,
-        record_id=user.id if user is not None else 0,
-        action=action,
-        request_id=request_id,
-        details={"login": login, **details},
-    )

@@ -74,8 +74,23 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site."""
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+def signed_in_redirect(request: Request, kernel: Kernel, token: str, target: str) -> Response:
+    """The redirect that ends every way of signing in, carrying the new session's cookie."""
+    response = RedirectResponse(safe_next(target), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        _serializer(kernel).dumps(token),
+        max_age=service.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 def _language(request: Request, kernel: Kernel) -> str:
@@ -94,7 +109,7 @@ def _page(
         lang=lang,
         t=TEXT[lang],
         csrf=csrf,
-        next=_safe_next(request.query_params.get("next")),
+        next=safe_next(request.query_params.get("next")),
         error=error,
         login=login,
     )
@@ -144,16 +159,7 @@ async def login_page(request: Request) -> Response:
     token = await run_in_threadpool(sign_in)
     if isinstance(token, lockout.SignInResult):
         return _refusal(request, kernel, lang, login, token)
-    response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        _serializer(kernel).dumps(token),
-        max_age=service.SESSION_DAYS * 86400,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
-    return response
+    return signed_in_redirect(request, kernel, token, str(form.get("next", "/")))
 
 
 async def logout(request: Request) -> Response:
@@ -166,15 +172,7 @@ async def logout(request: Request) -> Response:
                 user_id = service.revoke_session(session, token)
                 user = session.get(User, user_id) if user_id is not None else None
                 if user is not None:
-                    events.record(
-                        session,
-                        record_kind="user",
-                        record_id=user.id,
-                        action="sign_out",
-                        actor_id=user.id,
-                        actor_label=user.name,
-                        details={"address": client_address(request)},
-                    )
+                    events.by_user(session, user, "sign_out", address=client_address(request))
 
         await run_in_threadpool(revoke)
     response = RedirectResponse("/login", status_code=303)

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 from openitsm.adapters.ad import plugin as ad_plugin
-from openitsm.adapters.ad.models import DirectoryAccount, DirectoryUserRole
+from openitsm.adapters.ad.models import DirectoryAccount
 from openitsm.kernel import Kernel
 from openitsm.kernel.hookspecs import CredentialsCheck
 from openitsm.kernel.identity import service
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation.models import Role, UserRole
 from openitsm.kernel.testing import build_kernel
 
 ROLES = {
@@ -94,7 +95,7 @@ def test_all_three_login_forms_sign_in_the_same_mirrored_user(make_kernel: MakeK
         account = session.scalars(select(DirectoryAccount)).one()
         assert (account.phone, account.employee_id) == ("+86 10 1234", "E1001")
         assert account.dn == "uid=alice,ou=people,dc=example,dc=test"
-        roles = set(session.scalars(select(DirectoryUserRole.role_code)))
+        roles = set(session.scalars(select(Role.code).join(UserRole, UserRole.role_id == Role.id)))
     assert roles == {"service_desk_agent", "change_manager"}
     # A directory user has no local password, so the local check never lets them in.
     with kernel.session() as session:

@@ -12,9 +12,12 @@ from ldap3 import MODIFY_REPLACE, Connection, Server
 from sqlalchemy import select
 
 from openitsm.adapters.ad import plugin as ad_plugin
-from openitsm.adapters.ad.models import DirectoryOu, DirectorySyncState, DirectoryUserRole
+from openitsm.adapters.ad.directory import Directory
+from openitsm.adapters.ad.models import DirectorySyncState
 from openitsm.kernel import Kernel
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation import service as organisation
+from openitsm.kernel.organisation.models import Department, Role, UserRole
 from openitsm.kernel.testing import build_kernel
 
 ROLES = {
@@ -64,13 +67,32 @@ def users(kernel: Kernel) -> dict[str, tuple[str, str | None, bool, int]]:
 
 
 def roles(kernel: Kernel) -> set[tuple[str, str]]:
+    """(login, role code) for every kernel role held."""
     with kernel.session() as session:
         rows = session.execute(
-            select(User.login, DirectoryUserRole.role_code).join(
-                User, User.id == DirectoryUserRole.user_id
-            )
+            select(User.login, Role.code)
+            .join(UserRole, UserRole.user_id == User.id)
+            .join(Role, Role.id == UserRole.role_id)
         )
         return {(login, code) for login, code in rows}
+
+
+def departments(kernel: Kernel) -> dict[str, tuple[str | None, bool, int]]:
+    """Department name -> (parent's name, active, version)."""
+    with kernel.session() as session:
+        rows = list(session.scalars(select(Department)))
+        names = {row.id: row.name for row in rows}
+        return {
+            row.name: (names.get(row.parent_id) if row.parent_id else None, row.active, row.version)
+            for row in rows
+        }
+
+
+def department_of(kernel: Kernel, login: str) -> str | None:
+    with kernel.session() as session:
+        user = session.scalars(select(User).where(User.login == login)).one()
+        department = session.get(Department, user.department_id) if user.department_id else None
+        return department.name if department else None
 
 
 def test_sync_mirrors_users_roles_and_ous_and_is_idempotent(kernel: Kernel) -> None:
@@ -84,15 +106,17 @@ def test_sync_mirrors_users_roles_and_ous_and_is_idempotent(kernel: Kernel) -> N
         ("alice", "change_manager"),
         ("bob", "change_manager"),
     }
-    with kernel.session() as session:
-        ous = {(ou.name, ou.parent_dn) for ou in session.scalars(select(DirectoryOu))}
-    assert ous == {
-        ("people", "dc=example,dc=test"),
-        ("disabled", "ou=people,dc=example,dc=test"),
-        ("groups", "dc=example,dc=test"),
+    tree = departments(kernel)
+    assert {name: (parent, active) for name, (parent, active, _) in tree.items()} == {
+        "people": (None, True),
+        "disabled": ("people", True),
+        "groups": (None, True),
     }
-    sync_now(kernel)
+    assert department_of(kernel, "alice") == "people"
+    second = sync_now(kernel)
+    assert "0 departments changed" in second and "error" not in second, second
     assert users(kernel) == mirrored  # same versions: nothing was rewritten
+    assert departments(kernel) == tree
     assert len(roles(kernel)) == 3
 
 
@@ -152,3 +176,93 @@ def test_an_unreachable_directory_changes_nothing(tmp_path: Path, database_url: 
         assert users(kernel) == {}
     finally:
         kernel.close()
+
+
+def test_roles_granted_by_hand_stay_and_unknown_codes_are_reported(
+    tmp_path: Path, database_url: str, slapd: Any
+) -> None:
+    table = {
+        "server": slapd.url,
+        "bind_dn": slapd.admin,
+        "base_dn": slapd.base,
+        "disabled_dn": f"ou=disabled,ou=people,{slapd.base}",
+        "group_roles": {**ROLES, "unmapped": "no_such_role"},
+        "timeout": 2,
+    }
+    kernel = build_kernel(
+        tmp_path,
+        database_url,
+        plugins={"ad": ad_plugin},
+        plugin_settings={"ad": table, "__env__": {"AD_BIND_PASSWORD": slapd.admin_password}},
+    )
+    try:
+        first = sync_now(kernel)
+        assert "1 errors" in first and "no_such_role" in first, first
+        assert ("bob", "change_manager") in roles(kernel)
+        with kernel.session() as session:
+            bob = session.scalars(select(User).where(User.login == "bob")).one()
+            for code in ("problem_manager", "change_manager"):  # one new, one held already
+                role_id = organisation.role_by_code(session, code).id
+                organisation.grant_role(session, bob.id, role_id)
+        # The directory stops mapping change-board: only its own grant goes.
+        kernel.plugins.settings_of("ad").group_roles.pop(
+            "cn=change-board,ou=groups,dc=example,dc=test"
+        )
+        sync_now(kernel)
+        assert {code for login, code in roles(kernel) if login == "bob"} == {"problem_manager"}
+        assert {code for login, code in roles(kernel) if login == "alice"} == {"service_desk_agent"}
+    finally:
+        kernel.close()
+
+
+def test_nested_groups_reach_members_of_member_groups_despite_a_cycle(
+    kernel: Kernel, admin: Connection, slapd: Any
+) -> None:
+    outer = f"cn=all-agents-{uuid.uuid4().hex[:6]}"
+    outer_dn = f"{outer},ou=groups,{slapd.base}"
+    unmapped = f"cn=unmapped,ou=groups,{slapd.base}"
+    assert admin.add(outer_dn, "groupOfNames", {"cn": outer[3:], "member": [unmapped]})
+    # A cycle: unmapped contains the outer group, which contains unmapped.
+    admin.modify(unmapped, {"member": [(MODIFY_REPLACE, [slapd.people_dn("bob"), outer_dn])]})
+    try:
+        kernel.plugins.settings_of("ad").group_roles[outer[3:]] = "problem_manager"
+        sync_now(kernel)
+        assert ("bob", "problem_manager") in roles(kernel)
+        assert ("alice", "problem_manager") not in roles(kernel)
+        # Sign-in asks for one user's groups: the same expansion, the same cycle guard.
+        directory = Directory(ad_plugin.settings_of(kernel))
+        connection = directory.service_connection()
+        groups = directory.groups_of(connection, slapd.people_dn("bob"))
+        connection.unbind()
+        assert {g.split(",")[0].lower() for g in groups} >= {outer.lower(), "cn=unmapped"}
+    finally:
+        admin.modify(unmapped, {"member": [(MODIFY_REPLACE, [slapd.people_dn("bob")])]})
+        admin.delete(outer_dn)
+
+
+def test_renamed_moved_and_removed_ous_update_the_same_department(
+    kernel: Kernel, admin: Connection, slapd: Any
+) -> None:
+    name = f"team-{uuid.uuid4().hex[:6]}"
+    dn = f"ou={name},ou=people,{slapd.base}"
+    assert admin.add(dn, "organizationalUnit", {"ou": name})
+    try:
+        sync_now(kernel)
+        assert departments(kernel)[name][:2] == ("people", True)
+        with kernel.session() as session:
+            first_id = session.scalars(select(Department.id).where(Department.name == name)).one()
+        assert admin.modify_dn(dn, f"ou={name}-renamed", new_superior=f"ou=groups,{slapd.base}")
+        dn = f"ou={name}-renamed,ou=groups,{slapd.base}"
+        sync_now(kernel)
+        tree = departments(kernel)
+        assert name not in tree and tree[f"{name}-renamed"][:2] == ("groups", True)
+        with kernel.session() as session:
+            department = session.get(Department, first_id)
+            assert department is not None and department.name == f"{name}-renamed"
+        assert admin.delete(dn)
+        dn = ""
+        sync_now(kernel)
+        assert departments(kernel)[f"{name}-renamed"][:2] == ("groups", False)
+    finally:
+        if dn:
+            admin.delete(dn)
