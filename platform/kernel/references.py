@@ -62,7 +62,9 @@ class RecordKind:
 
     Its fields, which field rules name, are the model's columns plus `extra_fields` (values
     kept elsewhere, such as a user's roles). `shows` lists the fields `describe` reads: a
-    reader for whom one of them is hidden sees the reference as a bare `#id`.
+    reader for whom one of them is hidden sees the reference as a bare `#id`. `link_rows`
+    maps the audit kind of link rows to the field they make up (`{"user_role": "roles"}`),
+    so their history is hidden with the field.
     """
 
     name: str
@@ -73,6 +75,7 @@ class RecordKind:
     scope: ScopeColumns | None = None
     extra_fields: tuple[str, ...] = ()
     shows: tuple[str, ...] = ()
+    link_rows: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def fields(self) -> frozenset[str]:

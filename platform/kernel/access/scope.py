@@ -10,6 +10,7 @@ references are filtered by the database and never after the fact.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, or_, select, true
@@ -51,8 +52,13 @@ def _column(model: Any, name: str) -> Any:
     return column
 
 
+@lru_cache(maxsize=4096)
 def department_subtree(department_id: int) -> Select[Any]:
-    """Ids of a department and everything below it: a recursive walk down `parent_id`."""
+    """Ids of a department and everything below it: a recursive walk down `parent_id`.
+
+    The statement (not its result) is kept per department: building the recursive query
+    costs more than the rest of the scope, and the database walks the tree on each use.
+    """
     tree = (
         select(Department.id)
         .where(Department.id == department_id)

@@ -26,7 +26,7 @@ from openitsm.kernel.graphql.types import RecordReference, RecordReferenceInput
 @strawberry.type(name="Attachment", description="A file attached to a record.")
 class AttachmentType(ModelNode):
     __model__ = Attachment
-    __fields__: ClassVar[Fields] = {"record": "target_id", "download_url": None}
+    __fields__: ClassVar[Fields] = {"record": ("target_kind", "target_id"), "download_url": None}
 
     filename: str
     content_type: str = strawberry.field(description="Sniffed from the bytes on upload.")
@@ -34,6 +34,20 @@ class AttachmentType(ModelNode):
     sha256: str
     created_at: dt.datetime
     uploaded_by: int | None = strawberry.field(description="The uploader's user id.")
+
+    @classmethod
+    def visible_rows(cls, context: Context, rows: list[Any]) -> list[Any]:
+        """An attachment is seen by whoever may see its record, and by no one else."""
+        kinds = context.kernel.record_kinds
+        targets = [row.target for row in rows if row is not None and row.target_kind in kinds]
+        seen = kinds.fetch(context.session, targets, context.actor)
+        return [
+            row
+            if row is not None
+            and (row.target in seen or (row.target_kind not in kinds and context.actor.superuser))
+            else None
+            for row in rows
+        ]
 
     @strawberry.field(description="The record the file is attached to.")
     def record(self, root: strawberry.Parent[Attachment]) -> RecordReference:

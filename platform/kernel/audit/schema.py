@@ -56,6 +56,20 @@ class AuditEventType(ModelNode):
     )
     request_id: str | None
 
+    @classmethod
+    def visible_rows(cls, context: Context, rows: list[Any]) -> list[Any]:
+        """The events the actor could reach through `history` (or, with audit.read, the
+        timeline): never those of records outside its scope or of hidden fields alone."""
+        actor, kinds = context.actor, context.kernel.record_kinds
+        ids = [row.id for row in rows if row is not None]
+        if actor.superuser or not ids:
+            return rows
+        statement = select(AuditEvent.id).where(AuditEvent.id.in_(ids))
+        if not actor.can("audit.read"):
+            statement = statement.where(AuditEvent.record_kind.in_(sorted(kinds.kinds)))
+        allowed = set(context.session.scalars(readable_events(statement, actor, kinds)))
+        return [row if row is not None and row.id in allowed else None for row in rows]
+
     @strawberry.field
     def action(self, root: strawberry.Parent[AuditEvent]) -> AuditAction:
         return AuditAction(root.action)
@@ -93,11 +107,20 @@ def readable_events(
     """`statement` without the events the actor may not learn of.
 
     Events of records outside the actor's data scope go, and so do updates that changed
-    only fields hidden from the actor: even the time of such a change says something.
+    only fields hidden from the actor (even the time of such a change says something) and
+    the events of link rows that make up a hidden field (a user's role grants).
     `only` names the one kind the statement is already limited to.
     """
     if actor.superuser:
         return statement
+    hidden_parts = [
+        part
+        for kind in kinds.kinds.values()
+        for part, field in kind.link_rows.items()
+        if field in field_access(actor, kind.name).hidden
+    ]
+    if hidden_parts:
+        statement = statement.where(AuditEvent.record_kind.not_in(sorted(hidden_parts)))
     for kind in [kinds.kinds[only]] if only in kinds else kinds.kinds.values():
         conditions = []
         if kind.scope is not None and only is None:

@@ -22,6 +22,7 @@ from openitsm.kernel.graphql.nodes import (
     children_loader,
     decode_id,
     linked,
+    shows_inactive,
 )
 
 ITEM_ORDER = (DictionaryItem.sort_order, DictionaryItem.id)
@@ -104,8 +105,9 @@ class DictionaryType(ModelNode):
             info.context, DictionaryItem, "dictionary_id", ITEM_ORDER
         ).load(root.id)
         by_parent: dict[int | None, list[DictionaryItem]] = {}
+        everything = shows_inactive(info.context, DictionaryItem, include_inactive)
         for row in rows:
-            if include_inactive or row.active:
+            if everything or row.active:
                 by_parent.setdefault(row.parent_id, []).append(row)
         ordered: list[DictionaryItem] = []
         stack = list(reversed(by_parent.get(None, [])))
@@ -125,7 +127,8 @@ class DictionaryType(ModelNode):
         rows = await children_loader(
             info.context, DictionaryItem, "dictionary_id", ITEM_ORDER
         ).load(root.id)
-        return [r for r in rows if r.parent_id is None and (include_inactive or r.active)]  # type: ignore[misc]
+        everything = shows_inactive(info.context, DictionaryItem, include_inactive)
+        return [r for r in rows if r.parent_id is None and (everything or r.active)]  # type: ignore[misc]
 
 
 @strawberry.type

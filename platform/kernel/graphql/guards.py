@@ -52,19 +52,33 @@ MAX_CACHED_DOCUMENTS = 1024
 
 @dataclass(frozen=True)
 class FieldRead:
-    """A GraphQL field showing one field of a resource."""
+    """A GraphQL field showing a field of a resource (and sometimes more: `also`)."""
 
     resource: str
     field: str
     graphql: str  # "User.phone", for messages
+    also: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.field, *self.also)
+
+    def hidden_in(self, hidden: frozenset[str]) -> str | None:
+        """The first of its fields in `hidden`, if any."""
+        if self.field in hidden:
+            return self.field
+        return next((name for name in self.also if name in hidden), None)
 
 
 def _resource_fields(
     node_type: type[ModelNode], resource: str, known: frozenset[str], names: NameConverter
-) -> dict[str, str | None]:
-    """{GraphQL field name: the resource field it shows, or None}."""
-    overrides: dict[str, str | None] = dict(getattr(node_type, "__fields__", {}))
-    mapped: dict[str, str | None] = {}
+) -> dict[str, tuple[str, ...] | None]:
+    """{GraphQL field name: the resource fields it shows, or None}."""
+    overrides = {
+        name: (target,) if isinstance(target, str) else target
+        for name, target in getattr(node_type, "__fields__", {}).items()
+    }
+    mapped: dict[str, tuple[str, ...] | None] = {}
     unmapped: list[str] = []
     definition = node_type.__strawberry_definition__  # type: ignore[attr-defined]
     for field in definition.fields:
@@ -72,17 +86,18 @@ def _resource_fields(
         graphql_name = names.get_graphql_name(field)
         if name in overrides:
             target = overrides[name]
-            if target is not None and target not in known:
-                raise ConfigurationError(
-                    f"{node_type.__name__}.__fields__ maps '{name}' to '{target}', which is "
-                    f"not a field of '{resource}'"
-                )
+            for shown in target or ():
+                if shown not in known:
+                    raise ConfigurationError(
+                        f"{node_type.__name__}.__fields__ maps '{name}' to '{shown}', which "
+                        f"is not a field of '{resource}'"
+                    )
         elif graphql_name == "id":
             target = None
         elif name in known:
-            target = name
+            target = (name,)
         elif f"{name}_id" in known:
-            target = f"{name}_id"
+            target = (f"{name}_id",)
         else:
             unmapped.append(name)
             continue
@@ -97,19 +112,21 @@ def _resource_fields(
 
 
 def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]:
-    resource, field = read.resource, read.field
+    resource = read.resource
 
     def guarded(source: Any, info: Any, **arguments: Any) -> Any:
         actor: Actor = info.context.actor
-        if actor.field_rules and field in field_access(actor, resource).hidden:
-            raise Forbidden(_refusal(read), field=field, resource=resource)
+        if actor.field_rules:
+            field = read.hidden_in(field_access(actor, resource).hidden)
+            if field is not None:
+                raise Forbidden(_refusal(read, field), field=field, resource=resource)
         return resolve(source, info, **arguments)
 
     return guarded
 
 
-def _refusal(read: FieldRead) -> str:
-    return f"Your roles do not allow reading {read.graphql} ({read.resource} field '{read.field}')."
+def _refusal(read: FieldRead, field: str) -> str:
+    return f"Your roles do not allow reading {read.graphql} ({read.resource} field '{field}')."
 
 
 class FieldGuards:
@@ -134,7 +151,9 @@ class FieldGuards:
                 target = mapped.get(name)
                 if target is None:
                     continue
-                read = FieldRead(kind.name, target, f"{graphql_type.name}.{name}")
+                read = FieldRead(
+                    kind.name, target[0], f"{graphql_type.name}.{name}", also=target[1:]
+                )
                 self.reads[(graphql_type.name, name)] = read
                 graphql_field.resolve = _guarded(
                     graphql_field.resolve or default_field_resolver, read
@@ -145,7 +164,7 @@ class FieldGuards:
         """Resource fields shown through GraphQL, by resource."""
         shown: dict[str, set[str]] = {}
         for read in self.reads.values():
-            shown.setdefault(read.resource, set()).add(read.field)
+            shown.setdefault(read.resource, set()).update(read.fields)
         return shown
 
     def selected(self, document: DocumentNode) -> tuple[FieldRead, ...]:
@@ -187,10 +206,11 @@ class FieldGuards:
         if actor.superuser or not actor.field_rules:
             return None
         for read in self.selected(document):
-            if read.field in field_access(actor, read.resource).hidden:
-                message = _refusal(read)
+            field = read.hidden_in(field_access(actor, read.resource).hidden)
+            if field is not None:
+                message = _refusal(read, field)
                 return GraphQLError(
                     message,
-                    original_error=Forbidden(message, field=read.field, resource=read.resource),
+                    original_error=Forbidden(message, field=field, resource=read.resource),
                 )
         return None

@@ -11,8 +11,8 @@ from strawberry.types import Info
 
 from openitsm.kernel.graphql.context import Context
 
-# GraphQL field name -> the resource field it shows, or None; see `graphql.guards`.
-Fields = Mapping[str, str | None]
+# GraphQL field name -> the resource field(s) it shows, or None; see `graphql.guards`.
+Fields = Mapping[str, str | tuple[str, ...] | None]
 
 # The largest primary key a 64-bit column holds; larger ids cannot exist.
 MAX_ID = 2**63 - 1
@@ -44,6 +44,35 @@ def by_id_loader(context: Context, model: type[Any]) -> Any:
     return context.loader(("by-id", model), lambda ids: rows_by_id(context, model, ids))
 
 
+def _hidden_of(context: Context, model: type[Any]) -> frozenset[str]:
+    from openitsm.kernel.access.fields import field_access
+
+    kind = context.kernel.record_kinds.by_model.get(model)
+    return field_access(context.actor, kind.name).hidden if kind is not None else frozenset()
+
+
+def readable_order(context: Context, model: type[Any], order_by: Iterable[Any]) -> tuple[Any, ...]:
+    """`order_by` less its terms on fields hidden from the actor, whose order would show
+    them; the primary key keeps what remains a total order."""
+    terms = tuple(order_by)
+    hidden = _hidden_of(context, model)
+    if not hidden:
+        return terms
+    kept = tuple(term for term in terms if _term_field(term) not in hidden)
+    return kept if len(kept) == len(terms) else (*kept, model.id)
+
+
+def _term_field(term: Any) -> str | None:
+    key = getattr(term, "key", None)
+    return key if key is not None else getattr(getattr(term, "element", None), "key", None)
+
+
+def shows_inactive(context: Context, model: type[Any], include_inactive: bool) -> bool:
+    """Whether a list leaves inactive rows in: always, when `active` is hidden from the
+    actor, since leaving them out would tell which rows are inactive."""
+    return include_inactive or "active" in _hidden_of(context, model)
+
+
 def children_loader(
     context: Context, model: type[Any], parent_column: str, order_by: Any = None
 ) -> Any:
@@ -53,7 +82,7 @@ def children_loader(
     def load(keys: Sequence[Any]) -> list[list[Any]]:
         statement = select(model).where(column.in_(keys))
         if order_by is not None:
-            statement = statement.order_by(*order_by)
+            statement = statement.order_by(*readable_order(context, model, order_by))
         grouped: dict[Any, list[Any]] = {key: [] for key in keys}
         for row in context.session.scalars(statement):
             grouped[getattr(row, parent_column)].append(row)
@@ -74,7 +103,8 @@ async def active_children(
 ) -> list[Any]:
     """A tree node's children in order, the inactive ones only when asked for."""
     rows = await children_loader(context, model, "parent_id", order_by).load(parent_id)
-    return [row for row in rows if include_inactive or row.active]
+    everything = shows_inactive(context, model, include_inactive)
+    return [row for row in rows if everything or row.active]
 
 
 class ModelNode(relay.Node):
@@ -96,12 +126,24 @@ class ModelNode(relay.Node):
         return isinstance(obj, (cls, cls.__model__))
 
     @classmethod
+    def visible_rows(cls, context: Context, rows: list[Any]) -> list[Any]:
+        """`rows` (None for missing ones) with those the actor may not see replaced by None.
+
+        The by-id loader already applies the data scope of kinds that declare one; a type
+        whose rows borrow their visibility from elsewhere (an attachment from its record)
+        overrides this.
+        """
+        return rows
+
+    @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Any]:
         ids = [parse_id(node_id) for node_id in node_ids]
         loader = by_id_loader(info.context, cls.__model__)
-        rows = await loader.load_many([i for i in ids if i is not None])
+        rows = cls.visible_rows(
+            info.context, await loader.load_many([i for i in ids if i is not None])
+        )
         found = iter(rows)
         rows = [next(found) if i is not None else None for i in ids]
         if required and any(row is None for row in rows):

@@ -82,6 +82,7 @@ def register_record_kinds() -> list[RecordKind]:
             labels={"zh-CN": "用户", "en": "User"},
             describe=lambda u: {"title": u.name},
             extra_fields=("roles", "service_units"),
+            link_rows={"user_role": "roles", "user_service_unit": "service_units"},
             shows=("name",),
         )
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 import strawberry
@@ -34,12 +33,10 @@ class ApiTokenType(ModelNode):
     created_at: dt.datetime
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Any]:
-        actor = info.context.actor
-        rows = await super().resolve_nodes(info=info, node_ids=node_ids, required=required)
-        return [row if row is not None and tokens.may_see(actor, row) else None for row in rows]
+    def visible_rows(cls, context: Context, rows: list[Any]) -> list[Any]:
+        return [
+            row if row is not None and tokens.may_see(context.actor, row) else None for row in rows
+        ]
 
 
 @strawberry.input

@@ -67,6 +67,11 @@ def register_record_kinds() -> list[RecordKind]:
             labels={"zh-CN": "角色", "en": "Role"},
             describe=lambda r: {"title": r.label("en")},
             extra_fields=("actions", "scopes", "field_rules"),
+            link_rows={
+                "role_action": "actions",
+                "role_scope": "scopes",
+                "field_rule": "field_rules",
+            },
             shows=("labels",),
         ),
         RecordKind(

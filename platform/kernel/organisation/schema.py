@@ -26,6 +26,8 @@ from openitsm.kernel.graphql.nodes import (
     children_loader,
     decode_id,
     linked,
+    readable_order,
+    shows_inactive,
 )
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
@@ -61,7 +63,7 @@ def _linked_loader(
             select(owner, target)
             .join(link, getattr(link, target_column) == target.id)
             .where(owner.in_(keys))
-            .order_by(*order)
+            .order_by(*readable_order(context, target, order))
         )
         for key, row in rows:
             grouped[key].append(row)
@@ -337,10 +339,12 @@ class OrganisationQuery:
         self, info: Info[Context, Any], include_inactive: bool = False
     ) -> list[DepartmentType]:
         _can_read(info)
+        context = info.context
         statement = select(Department).where(Department.parent_id.is_(None))
-        if not include_inactive:
+        if not shows_inactive(context, Department, include_inactive):
             statement = statement.where(Department.active.is_(True))
-        return list(info.context.session.scalars(statement.order_by(*DEPARTMENT_ORDER)))  # type: ignore[arg-type]
+        order = readable_order(context, Department, DEPARTMENT_ORDER)
+        return list(context.session.scalars(statement.order_by(*order)))  # type: ignore[arg-type]
 
     @strawberry.field
     def department(self, info: Info[Context, Any], id: relay.GlobalID) -> DepartmentType | None:
@@ -394,17 +398,20 @@ class OrganisationQuery:
     @strawberry.field
     def roles(self, info: Info[Context, Any]) -> list[RoleType]:
         _can_read(info)
-        return list(info.context.session.scalars(select(Role).order_by(Role.code)))  # type: ignore[arg-type]
+        order = readable_order(info.context, Role, (Role.code,))
+        return list(info.context.session.scalars(select(Role).order_by(*order)))  # type: ignore[arg-type]
 
     @strawberry.field
     def service_units(
         self, info: Info[Context, Any], include_inactive: bool = False
     ) -> list[ServiceUnitType]:
         _can_read(info)
-        statement = select(ServiceUnit).order_by(ServiceUnit.code)
-        if not include_inactive:
+        context = info.context
+        order = readable_order(context, ServiceUnit, (ServiceUnit.code,))
+        statement = select(ServiceUnit).order_by(*order)
+        if not shows_inactive(context, ServiceUnit, include_inactive):
             statement = statement.where(ServiceUnit.active.is_(True))
-        return list(info.context.session.scalars(statement))  # type: ignore[arg-type]
+        return list(context.session.scalars(statement))  # type: ignore[arg-type]
 
     @strawberry.field(description="The resources field rules and data scopes apply to.")
     def resources(self, info: Info[Context, Any]) -> list[ResourceType]:

@@ -267,16 +267,19 @@ class TicketQuery:
         self,
         info: Info[Context, Any],
         filter: TicketFilter | None = None,
-        order_by: TicketOrder = TicketOrder.OPENED_AT,
+        order_by: TicketOrder | None = None,
         descending: bool = False,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[TicketType]:
         statement = _filtered(info, filter)
-        column = getattr(Ticket, order_by.value)
+        if order_by is None:  # newest first by default, or by id when that date is hidden
+            opened = field_access(info.context.actor, "ticket").readable("opened_at")
+            order_by = TicketOrder.OPENED_AT if opened else None
+        keys = [SortKey(getattr(Ticket, order_by.value), descending=descending)] if order_by else []
         return info.context.paginate(
             statement,
-            keys=[SortKey(column, descending=descending)],
+            keys=keys,
             tiebreak=Ticket.id,
             first=first,
             after=after,

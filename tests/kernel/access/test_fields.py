@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from openitsm.kernel.graphql.nodes import Fields, ModelNode
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
+from openitsm.kernel.organisation.models import Role
 from openitsm.kernel.references import RecordKind, RecordRef
 from openitsm.kernel.testing import build_kernel, error_codes, gql
 from openitsm.kernel.testing.tickets import Ticket, TicketPlugin, create_tables, drop_tables
@@ -403,3 +405,26 @@ def test_dictionary_items_and_roles_refuse_read_only_writes(desk: Desk) -> None:
         with pytest.raises(Forbidden):
             set_role_scope(session, desk.role_id, "ticket", "own")
         dictionaries.update_item(session, item_id, version, {"sort_order": 7})
+
+
+def test_lists_never_order_by_a_hidden_field(desk: Desk) -> None:
+    """Roles list by code, and a user's roles too, unless the code is hidden: then by id."""
+    kernel = desk.kernel
+    with kernel.session() as session:
+        clerk = identity.create_user(session, "clerk", "Clerk")
+        role = service.create_role(
+            session,
+            action_registry(kernel),
+            code="clerk",
+            labels={"en": "Clerk"},
+            actions=["org.read"],
+        )
+        set_field_rule(session, kernel.record_kinds, role.id, "role", "code", "hidden")
+        service.grant_role(session, clerk.id, role.id)
+    query = "{ roles { id } }"
+    by_code = [r["id"] for r in gql(kernel, query, actor=desk.admin)["data"]["roles"]]
+    hidden = [r["id"] for r in gql(kernel, query, actor=_actor(kernel, clerk.id))["data"]["roles"]]
+    assert sorted(by_code) == sorted(hidden) and by_code != hidden
+    with kernel.session() as session:
+        in_id_order = [r.id for r in session.scalars(select(Role).order_by(Role.id))]
+    assert [int(base64.b64decode(i).decode().split(":")[1]) for i in hidden] == in_id_order

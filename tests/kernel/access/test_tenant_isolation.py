@@ -356,10 +356,6 @@ NODE_EVENT = """query($id: ID!) {
 }"""
 
 
-@pytest.mark.skip(
-    reason="Kernel leak: node(id:) of an Attachment applies no data scope, so the file name, "
-    "size and checksum of an attachment on another unit's ticket are readable."
-)
 def test_node_of_an_attachment_on_b_answers_as_a_missing_id(tenants: Tenants) -> None:
     b = tenants.run(NODE_ATTACHMENT, id=global_id("Attachment", tenants.b_attachment))
     missing = tenants.run(NODE_ATTACHMENT, id=global_id("Attachment", MISSING))
@@ -367,10 +363,6 @@ def test_node_of_an_attachment_on_b_answers_as_a_missing_id(tenants: Tenants) ->
     assert without_id(b, tenants.b_attachment) == without_id(missing, MISSING)
 
 
-@pytest.mark.skip(
-    reason="Kernel leak: node(id:) of an AuditEvent applies neither the data scope of its "
-    "record nor audit.read, so the changes (values) of another unit's ticket are readable."
-)
 def test_node_of_an_event_of_b_answers_as_a_missing_id(tenants: Tenants) -> None:
     for event in tenants.b_events:
         b = tenants.run(NODE_EVENT, id=global_id("AuditEvent", event))
