@@ -32,6 +32,8 @@ class Context:
     request_id: str
     request: Request | None = None
     loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+    # The actor's hidden fields by resource, looked up once per request.
+    hidden_fields: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def session(self) -> Session:
@@ -41,6 +43,13 @@ class Context:
     @property
     def locale(self) -> str:
         return self.actor.locale or self.kernel.settings.language
+
+    def hidden(self, resource: str) -> frozenset[str]:
+        """The fields of `resource` hidden from the actor (asked once per field and row)."""
+        found = self.hidden_fields.get(resource)
+        if found is None:
+            found = self.hidden_fields[resource] = field_access(self.actor, resource).hidden
+        return found
 
     def loader(
         self, key: Hashable, load: Callable[[Sequence[Any]], Sequence[Any]]

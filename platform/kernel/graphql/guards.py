@@ -112,14 +112,27 @@ def _resource_fields(
 
 
 def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]:
-    resource = read.resource
+    resource, only = read.resource, read.field if not read.also else None
 
+    def refuse(field: str) -> Forbidden:
+        return Forbidden(_refusal(read, field), field=field, resource=resource)
+
+    # Runs once per field and row: the common case (one field, nothing hidden) costs a
+    # truth test and a dictionary look-up.
     def guarded(source: Any, info: Any, **arguments: Any) -> Any:
-        actor: Actor = info.context.actor
-        if actor.field_rules:
-            field = read.hidden_in(field_access(actor, resource).hidden)
-            if field is not None:
-                raise Forbidden(_refusal(read, field), field=field, resource=resource)
+        context = info.context
+        if context.actor.field_rules:
+            hidden = context.hidden_fields.get(resource)
+            if hidden is None:
+                hidden = context.hidden(resource)
+            if hidden:
+                if only is not None:
+                    if only in hidden:
+                        raise refuse(only)
+                else:
+                    field = read.hidden_in(hidden)
+                    if field is not None:
+                        raise refuse(field)
         return resolve(source, info, **arguments)
 
     return guarded
