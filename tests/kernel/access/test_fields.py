@@ -105,6 +105,17 @@ def test_the_most_generous_rule_wins_and_unnamed_fields_are_read_write() -> None
     assert field_access(superuser, "ticket").writable("cost")
 
 
+def test_exports_and_messages_render_only_what_the_reader_may_see() -> None:
+    rules = frozenset({("ticket", "internal_note", "hidden"), ("ticket", "cost", "read_only")})
+    reader = Actor(user_id=1, label="reader", field_rules=rules)
+    row = {"title": "Printer jam", "cost": 120, "internal_note": "needle"}
+    assert field_access(reader, "ticket").redact(row) == {"title": "Printer jam", "cost": 120}
+    assert field_access(reader, "user").redact(row) == row
+    assert field_access(None, "ticket").redact(row) == row
+    columns = {"title": "T", "internal_note": "N", "contact_phone": "P"}
+    assert field_access(reader, "ticket").readable_only(columns) == ["T", "P"]
+
+
 def test_asking_for_a_hidden_field_is_refused_before_anything_is_read(desk: Desk) -> None:
     queries = [
         "{ tickets { nodes { internalNote } } }",
