@@ -20,6 +20,7 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)
     session_id: int | None = None
     locale: str | None = None
+    time_zone: str | None = None
     actions: frozenset[str] = field(default_factory=frozenset)
     department_id: int | None = None
     service_unit_ids: frozenset[int] = field(default_factory=frozenset)

@@ -31,6 +31,7 @@ from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.graphql.schema import build_schema
 from openitsm.kernel.graphql.view import graphql_endpoint
+from openitsm.kernel.http import SecurityHeaders
 from openitsm.kernel.plugins import PluginSet, load_plugins
 from openitsm.kernel.references import RecordKinds
 from openitsm.kernel.settings import Settings, load_settings
@@ -178,7 +179,10 @@ class Kernel:
                 self.hook.on_shutdown(kernel=self)
 
         app = Starlette(
-            debug=False, routes=self.routes(), middleware=middleware or [], lifespan=lifespan
+            debug=False,
+            routes=self.routes(),
+            middleware=[Middleware(SecurityHeaders), *(middleware or [])],
+            lifespan=lifespan,
         )
         app.state.kernel = self
         app.state.graphql_lock = asyncio.Lock()

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
 from strawberry import relay
 from strawberry.types import Info
 
@@ -21,7 +17,7 @@ from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.migrations import MigrationBranch
 
 if TYPE_CHECKING:
-    from openitsm.kernel.app import Kernel
+    pass
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -57,26 +53,6 @@ class KernelQuery:
             PluginDescription(name=p.name, version=p.version)
             for p in info.context.kernel.plugins.enabled()
         ]
-
-
-async def home(request: Request) -> Response:
-    """Until the workbench pages exist: who is signed in, and where the API is."""
-    kernel: Kernel = request.app.state.kernel
-    actor = kernel.hook.actor_from_request(request=request, kernel=kernel)
-    if actor is None:
-        return RedirectResponse("/login?next=/", status_code=303)
-    modules = ", ".join(p.name for p in kernel.plugins.enabled()) or "-"
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>OpenITSM</title></head>
-<body style="font-family: system-ui, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif">
-<h1>OpenITSM</h1><p>{escape(actor.label)}</p>
-<p>GraphQL API: <a href="/graphql">/graphql</a> · plugins: {escape(modules)}</p>
-<form method="post" action="/logout"><button>Sign out / 退出</button></form></body></html>"""
-    return HTMLResponse(page)
-
-
-@hookimpl
-def register_routes() -> list[Route]:
-    return [Route("/", home)]
 
 
 @hookimpl

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
     from openitsm.kernel.references import RecordKind
+    from openitsm.web.menus import MenuItem
+    from openitsm.web.widgets import Widget
 
 hookspec = pluggy.HookspecMarker("openitsm")
 hookimpl = pluggy.HookimplMarker("openitsm")
@@ -94,6 +96,20 @@ def register_routes() -> Iterable[BaseRoute]:
     Called once when the ASGI app is built (`Kernel.asgi()`); the routes are added after
     the kernel's own (`/graphql`, `/healthz`, `/readyz`, `/login`) in plugin order.
     """
+
+
+@hookspec
+def register_menus() -> Iterable[MenuItem]:
+    """Return navigation entries (`openitsm.web.menus.MenuItem`) for the page layout.
+
+    Collected once; each request shows the entries whose `action` the viewer's roles grant.
+    """
+
+
+@hookspec
+def register_widgets() -> Iterable[Widget]:
+    """Return workbench widgets (`openitsm.web.widgets.Widget`) users may put on their
+    dashboard; those marked `default` are on a new user's dashboard."""
 
 
 @hookspec

@@ -47,6 +47,7 @@ KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.identity.plugin",
     "openitsm.kernel.organisation.plugin",
     "openitsm.kernel.queue.plugin",
+    "openitsm.web.plugin",
 )
 
 
@@ -138,7 +139,9 @@ def load_plugins(
     found = PluginSet(pm)
     for module_name in KERNEL_PLUGINS:
         module = importlib.import_module(module_name)
-        name = "kernel." + module_name.split(".")[2]
+        # openitsm.kernel.audit.plugin -> kernel.audit; openitsm.web.plugin -> kernel.web
+        part = next(p for p in module_name.split(".")[1:] if p not in ("kernel", "plugin"))
+        name = f"kernel.{part}"
         found.plugins[name] = PluginInfo(
             name, module, _version(PROJECT_NAME), PROJECT_NAME, builtin=True, enabled=True
         )

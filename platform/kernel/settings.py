@@ -80,6 +80,10 @@ class ServerSettings(Section):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     base_url: str | None = Field(default=None, description="Public URL used in links.")
+    assets_dir: Path | None = Field(
+        default=None,
+        description="Where npm installed the web assets (default: the checkout's node_modules).",
+    )
 
 
 class AttachmentSettings(Section):

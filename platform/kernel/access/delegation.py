@@ -249,4 +249,5 @@ def acting_for(
         on_behalf_of=delegator_id,
         session_id=deputy.session_id,
         locale=deputy.locale,
+        time_zone=deputy.time_zone,
     )

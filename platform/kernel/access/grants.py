@@ -184,6 +184,7 @@ def actor_for_user(session: Session, user_id: int) -> Actor:
         label=user.name,
         superuser=user.is_superuser,
         locale=user.locale,
+        time_zone=user.time_zone,
         actions=grants.actions,
         roles=grants.roles,
         department_id=user.department_id,

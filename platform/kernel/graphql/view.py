@@ -48,6 +48,15 @@ def _loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def _cross_site_form(request: Request) -> bool:
+    """A browser may send a session cookie with a plain form post from another site; such a
+    form cannot set a JSON content type, so cookie-authenticated calls must have one."""
+    if "cookie" not in request.headers or "authorization" in request.headers:
+        return False
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type != "application/json"
+
+
 def _bad_request(message: str, request_id: str, status: int = 400) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]},
@@ -65,6 +74,10 @@ async def graphql_endpoint(request: Request) -> Response:
         refusal = _bad_request("Send GraphQL queries as POST with a JSON body.", request_id, 405)
         refusal.headers["allow"] = "POST"
         return refusal
+    if _cross_site_form(request):
+        return _bad_request(
+            "Send GraphQL requests as JSON (Content-Type: application/json).", request_id, 415
+        )
     too_large = f"Request body over {MAX_BODY_BYTES} bytes."
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:

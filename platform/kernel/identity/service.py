@@ -183,6 +183,7 @@ def signed_in(
         superuser=superuser,
         session_id=session_id,
         locale=row["locale"],
+        time_zone=row["time_zone"],
         actions=granted.actions,
         roles=granted.roles,
         department_id=row["department_id"],

@@ -127,6 +127,20 @@ def register_routes() -> list[Route]:
 
 
 @hookimpl
+def register_menus() -> list[Any]:
+    from openitsm.web.menus import MenuItem
+
+    return [MenuItem("dummy", {"en": "Dummy", "zh-CN": "示例"}, "/dummy/ping", order=50)]
+
+
+@hookimpl
+def register_widgets() -> list[Any]:
+    from openitsm.web.widgets import Widget
+
+    return [Widget("dummy", {"en": "Dummy"}, lambda page: "dummy widget", default=False)]
+
+
+@hookimpl
 def register_tasks() -> list[Any]:
     return [add_note]
 

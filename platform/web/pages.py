@@ -1,0 +1,251 @@
+"""What every page shares: who is looking, in which language and time zone, the layout.
+
+A page handler calls `page_context(request)` to get the signed-in actor (or a redirect to
+the sign-in page that comes back afterwards) and renders templates through it; templates
+see the translated `_()`, the navigation filtered by the actor's actions, the CSRF token
+and the user's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from openitsm.kernel.actors import Actor
+from openitsm.kernel.errors import BadUserInput, OpenITSMError
+from openitsm.kernel.identity.routes import CSRF_COOKIE
+from openitsm.web.i18n import LOCALES, pick_locale, translations
+from openitsm.web.menus import MenuItem, MenuSection, visible_menu
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+    from openitsm.web.widgets import Widget
+
+TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+TIME_ZONES = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Taipei",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "UTC",
+)
+
+
+class Site:
+    """Per-kernel web state: template environments per locale, menus and widgets."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.menus: list[MenuItem] = [m for part in kernel.hook.register_menus() for m in part]
+        self.widgets: dict[str, Widget] = {}
+        for part in kernel.hook.register_widgets():
+            for widget in part:
+                self.widgets.setdefault(widget.key, widget)
+        self._environments: dict[str, Environment] = {}
+
+    @cached_property
+    def loader(self) -> ChoiceLoader:
+        """The web's templates, and each plugin's `templates/` folder as `<plugin>/name`."""
+        prefixed: dict[str, FileSystemLoader] = {}
+        for info in self.kernel.plugins.enabled():
+            source = getattr(info.module, "__file__", None)  # a module, or an object's module
+            if source is None:
+                source = getattr(sys.modules.get(type(info.module).__module__), "__file__", None)
+            folder = Path(source).parent / "templates" if source else None
+            if folder is not None and folder.is_dir():
+                prefixed[info.name] = FileSystemLoader(folder)
+        return ChoiceLoader([FileSystemLoader(TEMPLATES), PrefixLoader(prefixed)])
+
+    def environment(self, locale: str) -> Environment:
+        found = self._environments.get(locale)
+        if found is None:
+            found = Environment(
+                loader=self.loader,
+                autoescape=select_autoescape(default=True),
+                extensions=["jinja2.ext.i18n"],
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            found.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            found.filters["localtime"] = _localtime
+            self._environments[locale] = found
+        return found
+
+
+def site_of(kernel: Kernel) -> Site:
+    site: Site | None = getattr(kernel, "_web_site", None)
+    if site is None:
+        site = Site(kernel)
+        kernel._web_site = site  # type: ignore[attr-defined]
+    return site
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIME_ZONE)
+
+
+def _localtime(value: dt.datetime | None, zone: str | None, style: str = "datetime") -> str:
+    """A stored (UTC) time as the user reads it, in their zone."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    local = value.astimezone(_zone(zone))
+    return local.strftime("%Y-%m-%d" if style == "date" else "%Y-%m-%d %H:%M")
+
+
+def safe_target(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+@dataclass
+class PageContext:
+    request: Request
+    kernel: Kernel
+    actor: Actor
+    locale: str
+    time_zone: str
+    csrf: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def site(self) -> Site:
+        return site_of(self.kernel)
+
+    @property
+    def menu(self) -> list[MenuSection]:
+        return visible_menu(self.site.menus, self.actor, self.locale)
+
+    def gettext(self, message: str, **variables: Any) -> str:
+        text = translations(self.locale).ugettext(message)
+        return text % variables if variables else text
+
+    def render(self, template: str, **values: Any) -> Markup:
+        """A template rendered for this viewer (a page or a fragment)."""
+        environment = self.site.environment(self.locale)
+        return Markup(
+            environment.get_template(template).render(
+                page=self,
+                actor=self.actor,
+                locale=self.locale,
+                time_zone=self.time_zone,
+                csrf=self.csrf,
+                locales=LOCALES,
+                time_zones=TIME_ZONES,
+                **self.values,
+                **values,
+            )
+        )
+
+    def respond(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        response = HTMLResponse(self.render(template, **values), status_code=status)
+        self.keep_csrf(response)
+        return response
+
+    def keep_csrf(self, response: Response) -> None:
+        if self.request.cookies.get(CSRF_COOKIE) != self.csrf:
+            response.set_cookie(
+                CSRF_COOKIE,
+                self.csrf,
+                httponly=True,
+                samesite="strict",
+                secure=self.request.url.scheme == "https",
+            )
+
+
+def sign_in_redirect(request: Request) -> Response:
+    """Back to the sign-in page, which returns here afterwards (an expired session too)."""
+    if request.headers.get("hx-request"):
+        # A fragment request: have htmx load the sign-in page in place of the whole page.
+        current = urlsplit(request.headers.get("hx-current-url", "/"))
+        back = current.path + (f"?{current.query}" if current.query else "")
+        response = Response(status_code=200)
+        response.headers["hx-redirect"] = "/login?next=" + quote(safe_target(back), safe="/")
+        return response
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
+
+
+def page_context(request: Request) -> PageContext | Response:
+    """The viewer of a page, or the redirect to sign in first."""
+    kernel: Kernel = request.app.state.kernel
+    actor = kernel.hook.actor_from_request(request=request, kernel=kernel)
+    if actor is None or actor.user_id is None:
+        return sign_in_redirect(request)
+    locale = pick_locale(
+        actor.locale, request.headers.get("accept-language", ""), kernel.settings.language
+    )
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    return PageContext(request, kernel, actor, locale, actor.time_zone or DEFAULT_TIME_ZONE, csrf)
+
+
+def check_csrf(request: Request, form: Any = None) -> None:
+    """Refuse a state-changing request without the CSRF token of this browser.
+
+    Forms send it as the field `csrf`; htmx sends it in the `X-CSRF-Token` header, which the
+    layout sets for every request it makes.
+    """
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = request.headers.get("x-csrf-token") or (str(form.get("csrf", "")) if form else "")
+    if not expected or not given or not secrets.compare_digest(expected, given):
+        raise BadUserInput(
+            "This form has expired or did not come from this site; reload the page and try again.",
+            field="csrf",
+        )
+
+
+STATUS = {
+    "BAD_USER_INPUT": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+}
+
+
+def explained(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Turn a refusal (bad input, no permission, a lost update) into a page that says so,
+    never a stack trace; the browser's back button returns to the form as it was typed."""
+
+    @functools.wraps(handler)
+    async def page(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except OpenITSMError as error:
+            context = page_context(request)
+            if not isinstance(context, PageContext):
+                return context
+            return context.respond(
+                "error.html", status=STATUS.get(error.code, 400), message=error.message
+            )
+
+    return page
+
+
+def widgets_for(site: Site, actor: Actor) -> Iterable[Widget]:
+    return (w for w in site.widgets.values() if w.allowed(actor))

@@ -1,0 +1,70 @@
+"""The web layer as a kernel plugin: its pages, static files, table and own widgets.
+
+Its table is on the kernel's migration branch: the web pages are part of every site.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from openitsm.kernel.hookspecs import hookimpl
+from openitsm.web import workbench
+from openitsm.web.menus import MenuItem
+from openitsm.web.widgets import Dashboard, Widget
+
+STATIC = Path(__file__).parent / "static"
+CHECKOUT_ASSETS = Path(__file__).resolve().parents[2] / "node_modules"
+# The files pages may load from the npm packages (package.json), by the name pages use.
+ASSETS = {
+    "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "Sortable.min.js": "sortablejs/Sortable.min.js",
+}
+YEAR = 365 * 24 * 3600
+
+
+async def asset(request: Request) -> Response:
+    """A whitelisted file from the installed npm packages, cached for a year."""
+    name = request.path_params["name"]
+    relative = ASSETS.get(name)
+    kernel = request.app.state.kernel
+    root = kernel.settings.server.assets_dir or CHECKOUT_ASSETS
+    path = Path(root) / relative if relative else None
+    if path is None or not path.is_file():
+        return Response("Not found. Run scripts/setup (npm install) for the web assets.", 404)
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media_type, headers={"cache-control": f"max-age={YEAR}"})
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [Dashboard]
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    return [
+        Route("/", workbench.workbench, methods=["GET"]),
+        Route("/workbench/layout", workbench.save_layout, methods=["POST"]),
+        Route("/preferences", workbench.save_preferences, methods=["POST"]),
+        Route("/assets/{name}", asset, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+
+@hookimpl
+def register_menus() -> list[MenuItem]:
+    return [
+        MenuItem("workbench", {"zh-CN": "工作台", "en": "Workbench"}, "/", "workbench", order=0),
+    ]
+
+
+@hookimpl
+def register_widgets() -> list[Widget]:
+    return list(workbench.KERNEL_WIDGETS)
