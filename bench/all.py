@@ -1,5 +1,5 @@
-"""Run every benchmark (start-up, memory, GraphQL throughput, access rules); fail if any
-misses its target.
+"""Run every benchmark (start-up, memory, GraphQL throughput, access rules, Excel export);
+fail if any misses its target.
 
 openitsm bench all
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("startup", "memory", "graphql", "permissions")
+BENCHMARKS = ("startup", "memory", "graphql", "permissions", "export")
 
 
 def main() -> int:

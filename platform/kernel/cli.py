@@ -230,8 +230,8 @@ def check() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @explained
 def bench(name: str, args: tuple[str, ...]) -> None:
-    """Run a benchmark from bench/ (in a source checkout): graphql, permissions, startup,
-    memory or all."""
+    """Run a benchmark from bench/ (in a source checkout): graphql, permissions, export,
+    startup, memory or all."""
     import runpy
 
     folder = Path.cwd() / "bench"

@@ -211,7 +211,9 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
-def _after(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> ColumnElement[bool]:
+def rows_after(
+    keys: Sequence[SortKey], values: Sequence[Any], backwards: bool
+) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order `keys` (strictly before when backwards).
 
     NULL sorts as the largest value: last ascending, first descending, on every backend.
@@ -231,10 +233,10 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> C
         tie = column == value
     if not rest:
         return beyond
-    return or_(beyond, and_(tie, _after(rest, values[1:], backwards)))
+    return or_(beyond, and_(tie, rows_after(rest, values[1:], backwards)))
 
 
-def _order(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any]]:
+def keyset_order(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any]]:
     terms: list[ColumnElement[Any]] = []
     for key in keys:
         descending = key.descending != backwards
@@ -269,11 +271,11 @@ def paginate(
     """
     size, backwards = page_size(request, default_size, max_size)
     keys = [*keys, SortKey(tiebreak, nullable=False)]
-    page = statement.order_by(None).order_by(*_order(keys, backwards))
+    page = statement.order_by(None).order_by(*keyset_order(keys, backwards))
     if request.after:
-        page = page.where(_after(keys, decode_cursor(request.after, keys, "after"), False))
+        page = page.where(rows_after(keys, decode_cursor(request.after, keys, "after"), False))
     if request.before:
-        page = page.where(_after(keys, decode_cursor(request.before, keys, "before"), True))
+        page = page.where(rows_after(keys, decode_cursor(request.before, keys, "before"), True))
     rows = list(session.scalars(page.limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
