@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.errors import BadUserInput, OpenITSMError
+from openitsm.kernel.forms import sanitise_html
 from openitsm.kernel.identity.routes import CSRF_COOKIE
 from openitsm.web.i18n import LOCALES, pick_locale, translations
 from openitsm.web.menus import MenuItem, MenuSection, visible_menu
@@ -88,6 +89,7 @@ class Site:
             )
             found.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
             found.filters["localtime"] = _localtime
+            found.filters["safe_html"] = lambda html: Markup(sanitise_html(html or ""))
             self._environments[locale] = found
         return found
 

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.web import workbench
+from openitsm.web import profile, workbench
 from openitsm.web.menus import MenuItem
 from openitsm.web.widgets import Dashboard, Widget
 
@@ -53,6 +53,8 @@ def register_routes() -> list[Any]:
         Route("/", workbench.workbench, methods=["GET"]),
         Route("/workbench/layout", workbench.save_layout, methods=["POST"]),
         Route("/preferences", workbench.save_preferences, methods=["POST"]),
+        Route("/profile", profile.show_profile, methods=["GET"]),
+        Route("/profile", profile.save_profile, methods=["POST"]),
         Route("/assets/{name}", asset, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
