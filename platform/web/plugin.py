@@ -15,7 +15,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.web import profile, workbench
+from openitsm.web import admin_users, profile, workbench
+from openitsm.web.lists import SavedView
 from openitsm.web.menus import MenuItem
 from openitsm.web.widgets import Dashboard, Widget
 
@@ -44,7 +45,7 @@ async def asset(request: Request) -> Response:
 
 @hookimpl
 def register_models() -> list[type]:
-    return [Dashboard]
+    return [Dashboard, SavedView]
 
 
 @hookimpl
@@ -56,6 +57,7 @@ def register_routes() -> list[Any]:
         Route("/profile", profile.show_profile, methods=["GET"]),
         Route("/profile", profile.save_profile, methods=["POST"]),
         Route("/assets/{name}", asset, methods=["GET"]),
+        *admin_users.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -64,6 +66,7 @@ def register_routes() -> list[Any]:
 def register_menus() -> list[MenuItem]:
     return [
         MenuItem("workbench", {"zh-CN": "工作台", "en": "Workbench"}, "/", "workbench", order=0),
+        *admin_users.MENUS,
     ]
 
 

@@ -61,6 +61,11 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "See every recorded change across the site.",
     ),
     ActionSpec(
+        "list.export",
+        {"zh-CN": "导出列表", "en": "Export lists"},
+        "Download lists as Excel files, with only the rows and fields the user may see.",
+    ),
+    ActionSpec(
         "attachment.delete_any",
         {"zh-CN": "删除任意附件", "en": "Delete any attachment"},
         "Remove attachments uploaded by others.",

@@ -1,0 +1,219 @@
+"""Users (`/admin/users`): the list of the organisation's people, built on `lists`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from openitsm.kernel.access import require
+from openitsm.kernel.access.fields import FieldAccess, field_access
+from openitsm.kernel.exports import export_xlsx
+from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation import service as organisation
+from openitsm.kernel.organisation.models import Department
+from openitsm.web import lists
+from openitsm.web.lists import BulkAction, Column, Filter, ListView
+from openitsm.web.menus import MenuItem
+from openitsm.web.pages import PageContext, check_csrf, explained, page_context
+
+SEARCHED = ("login", "name", "employee_id", "phone", "email")
+YES_NO = (("1", {"zh-CN": "是", "en": "Yes"}), ("0", {"zh-CN": "否", "en": "No"}))
+
+
+def _search(statement: Select[Any], text: str, access: FieldAccess) -> Select[Any]:
+    pattern = f"%{text.strip()}%"
+    columns = access.readable_only({name: getattr(User, name) for name in SEARCHED})
+    return statement.where(or_(*(column.ilike(pattern) for column in columns)))
+
+
+def _active(statement: Select[Any], value: str, access: FieldAccess) -> Select[Any]:
+    return statement.where(User.active.is_(value == "1"))
+
+
+def _department_names(session: Session) -> Mapping[str, Any]:
+    return {"departments": dict(session.execute(select(Department.id, Department.name)).all())}
+
+
+def _deactivate(session: Session, ids: list[int], page: PageContext) -> int:
+    done = 0
+    for user_id in ids:
+        user = organisation.get_user(session, user_id)
+        if user.active and user.id != page.actor.user_id:
+            organisation.deactivate_user(session, user_id)
+            done += 1
+    return done
+
+
+USERS = ListView(
+    "users",
+    "user",
+    {"zh-CN": "用户", "en": "Users"},
+    columns=(
+        Column("login", {"zh-CN": "登录名", "en": "Login"}, sort=User.login, link=True),
+        Column("name", {"zh-CN": "姓名", "en": "Name"}, sort=User.name),
+        Column("employee_id", {"zh-CN": "工号", "en": "Employee id"}, sort=User.employee_id),
+        Column(
+            "department_id",
+            {"zh-CN": "部门", "en": "Department"},
+            show=lambda user, extra: extra["departments"].get(user.department_id),
+        ),
+        Column("email", {"zh-CN": "电子邮件", "en": "Email"}),
+        Column("phone", {"zh-CN": "电话", "en": "Phone"}, default=False),
+        Column("active", {"zh-CN": "启用", "en": "Active"}, kind="bool"),
+    ),
+    filters=(
+        Filter("q", "name", {"zh-CN": "搜索用户", "en": "Search users"}, _search, type="search"),
+        Filter("active", "active", {"zh-CN": "启用", "en": "Active"}, _active, choices=YES_NO),
+    ),
+    default_sort="login",
+    detail_url=None,
+    bulk_actions=(
+        BulkAction("deactivate", {"zh-CN": "停用", "en": "Deactivate"}, "org.manage", _deactivate),
+    ),
+    prepare=_department_names,
+)
+
+
+def _params(request: Request) -> dict[str, str]:
+    """The query string, with the column chooser's repeated `cols` joined."""
+    params = {key: value for key, value in request.query_params.items()}
+    columns = request.query_params.getlist("cols")
+    if len(columns) > 1:
+        params["cols"] = ",".join(columns)
+    return params
+
+
+def _viewer(request: Request) -> PageContext | Response:
+    page = page_context(request)
+    if isinstance(page, PageContext):
+        require(page.actor, "org.read")
+    return page
+
+
+@explained
+async def users_page(request: Request) -> Response:
+    page = _viewer(request)
+    if not isinstance(page, PageContext):
+        return page
+    body = await run_in_threadpool(lists.render_list, page, USERS, _params(request))
+    return page.respond("admin/users.html", body=body)
+
+
+@explained
+async def users_export(request: Request) -> Response:
+    page = _viewer(request)
+    if not isinstance(page, PageContext):
+        return page
+    require(page.actor, USERS.export_action or "org.read")
+    access = field_access(page.actor, USERS.kind)
+    state = lists.read_state(USERS, _params(request), access)
+    kind = page.kernel.record_kinds.get(USERS.kind)
+    unit = page.kernel.unit_of_work
+
+    def stream() -> Any:
+        # Everything is read in the first step (the export builds its file then); the
+        # session lives as long as the stream and is rolled back: an export writes nothing.
+        session = unit.open(page.actor)
+        try:
+            statement = lists.statement_for(USERS, page, state, kind)
+            extra = _department_names(session)
+            yield from export_xlsx(
+                session,
+                statement,
+                kind,
+                lists.export_columns(USERS, state, extra),
+                page.actor,
+                locale=page.locale,
+                time_zone=page.time_zone,
+                sheet_title=USERS.label(page.locale),
+                order=lists.sort_keys(USERS, state),
+            )
+        finally:
+            unit.close(session, succeeded=False)
+
+    filename = "users.xlsx"
+    return StreamingResponse(
+        stream(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@explained
+async def users_bulk(request: Request) -> Response:
+    page = _viewer(request)
+    if not isinstance(page, PageContext):
+        return page
+    form = await request.form()
+    check_csrf(request, form)
+    chosen = next((a for a in USERS.bulk_actions if a.key == form.get("action")), None)
+    if chosen is None:
+        from openitsm.kernel.errors import BadUserInput
+
+        raise BadUserInput("Choose an action.", field="action")
+    require(page.actor, chosen.action)
+    ids = lists.checked_ids(str(v) for v in form.getlist("ids"))
+
+    def run() -> None:
+        with page.kernel.unit_of_work(actor=page.actor) as session:
+            chosen.run(session, ids, page)
+
+    await run_in_threadpool(run)
+    return RedirectResponse(f"/admin/users?{form.get('back', '')}", status_code=303)
+
+
+@explained
+async def save_view(request: Request) -> Response:
+    page = _viewer(request)
+    if not isinstance(page, PageContext):
+        return page
+    form = await request.form()
+    check_csrf(request, form)
+    import urllib.parse
+
+    query = dict(urllib.parse.parse_qsl(str(form.get("query", ""))))
+
+    def save() -> None:
+        with page.kernel.unit_of_work(actor=page.actor) as session:
+            lists.save_view(session, page.actor.user_id, USERS, str(form.get("name", "")), query)  # type: ignore[arg-type]
+
+    await run_in_threadpool(save)
+    return RedirectResponse(f"/admin/users?{urllib.parse.urlencode(query)}", status_code=303)
+
+
+@explained
+async def delete_view(request: Request) -> Response:
+    page = _viewer(request)
+    if not isinstance(page, PageContext):
+        return page
+    form = await request.form()
+    check_csrf(request, form)
+    view_id = int(request.path_params["view_id"])
+
+    def delete() -> None:
+        with page.kernel.unit_of_work(actor=page.actor) as session:
+            lists.delete_view(session, page.actor.user_id, view_id)  # type: ignore[arg-type]
+
+    await run_in_threadpool(delete)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+ROUTES = [
+    Route("/admin/users", users_page, methods=["GET"]),
+    Route("/admin/users/export.xlsx", users_export, methods=["GET"]),
+    Route("/admin/users/bulk", users_bulk, methods=["POST"]),
+    Route("/admin/users/views", save_view, methods=["POST"]),
+    Route("/admin/users/views/{view_id:int}/delete", delete_view, methods=["POST"]),
+]
+MENUS = [
+    MenuItem(
+        "admin.users", {"zh-CN": "用户", "en": "Users"}, "/admin/users", "admin", "org.read", 10
+    ),
+]

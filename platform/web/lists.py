@@ -1,0 +1,335 @@
+"""Lists of any resource: filters, sorting, keyset pages, a column chooser, saved views,
+bulk actions and the Excel export, all under the viewer's data scope and field rules.
+
+A page declares a `ListView` (its columns, filters and sort keys over one record kind) and
+calls `render_list`; the view's state lives in the query string (`?q=…&active=1&sort=name
+&cols=login,name&after=…`), so a view can be bookmarked, shared and saved by name. Columns,
+filters and sort keys on fields hidden from the viewer are not offered, and a request
+naming one anyway is refused: a filter or an order would reveal the values.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+from sqlalchemy import JSON, ForeignKey, Integer, Select, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from openitsm.kernel.access.fields import FieldAccess, field_access
+from openitsm.kernel.access.scope import visible
+from openitsm.kernel.db import Base, IdMixin
+from openitsm.kernel.db.session import flush
+from openitsm.kernel.errors import BadUserInput
+from openitsm.kernel.exports import ExportColumn
+from openitsm.kernel.graphql.connection import PageRequest, SortKey, paginate
+from openitsm.kernel.labels import pick_label
+
+if TYPE_CHECKING:
+    from openitsm.kernel.references import RecordKind
+    from openitsm.web.pages import PageContext
+
+PAGE_SIZE = 50
+MAX_SAVED_VIEWS = 30
+# Query-string keys that are the list's own, never filters.
+RESERVED = frozenset({"sort", "desc", "cols", "after", "before", "view"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column showing one resource field. `show(row, extra)` gives its display value
+    (default: the attribute), `extra` being what the view's `prepare` loaded once for the
+    request; `sort` is the column to order by when sorting is offered."""
+
+    field: str
+    labels: Mapping[str, str]
+    show: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    sort: Any = None
+    default: bool = True
+    link: bool = False
+    kind: str = "text"  # for the export: text, number, money, date, datetime, bool
+
+    def label(self, locale: str) -> str:
+        return pick_label(self.labels, locale, self.field)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A filter from the query string key `key` on the resource field `field`.
+
+    `apply(statement, value)` narrows the statement; `choices` ([(value, labels)]) makes it
+    a select, `type="search"` a text box over `search_fields` (hidden ones left out).
+    """
+
+    key: str
+    field: str
+    labels: Mapping[str, str]
+    apply: Callable[[Select[Any], str, FieldAccess], Select[Any]]
+    choices: tuple[tuple[str, Mapping[str, str]], ...] = ()
+    type: str = "choice"
+
+    def label(self, locale: str) -> str:
+        return pick_label(self.labels, locale, self.key)
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """An action on the ticked rows; `run(session, ids, page)` returns how many it changed."""
+
+    key: str
+    labels: Mapping[str, str]
+    action: str
+    run: Callable[[Session, list[int], PageContext], int]
+
+    def label(self, locale: str) -> str:
+        return pick_label(self.labels, locale, self.key)
+
+
+@dataclass(frozen=True)
+class ListView:
+    key: str
+    kind: str  # the record kind (resource) listed
+    labels: Mapping[str, str]
+    columns: tuple[Column, ...]
+    filters: tuple[Filter, ...] = ()
+    default_sort: str | None = None
+    detail_url: str | None = None  # "/admin/users/{id}"
+    bulk_actions: tuple[BulkAction, ...] = ()
+    export_action: str | None = "list.export"
+    base: Callable[[PageContext], Select[Any]] | None = None
+    # Loaded once per page or export (say, department names by id), never per row.
+    prepare: Callable[[Session], Mapping[str, Any]] | None = None
+
+    def label(self, locale: str) -> str:
+        return pick_label(self.labels, locale, self.key)
+
+
+class SavedView(IdMixin, Base):
+    """A list's filters, order and columns, saved under a name by one user."""
+
+    __tablename__ = "web_saved_view"
+    __table_args__ = (UniqueConstraint("user_id", "list_key", "name"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    list_key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@dataclass
+class ListState:
+    """What the query string asks for, checked against the view and the field rules."""
+
+    filters: dict[str, str]
+    sort: str | None
+    descending: bool
+    columns: list[Column]
+    after: str | None
+    before: str | None
+    offered_columns: list[Column] = field(default_factory=list)
+    offered_filters: list[Filter] = field(default_factory=list)
+
+    def query(self, **changes: Any) -> str:
+        """This state as a query string, with `changes` applied (None removes a key)."""
+        values: dict[str, str] = dict(self.filters)
+        if self.sort:
+            values["sort"] = self.sort
+        if self.descending:
+            values["desc"] = "1"
+        values["cols"] = ",".join(c.field for c in self.columns)
+        for key, value in changes.items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = str(value)
+        return urllib.parse.urlencode(values)
+
+
+def read_state(view: ListView, params: Mapping[str, str], access: FieldAccess) -> ListState:
+    offered_columns = [c for c in view.columns if access.readable(c.field)]
+    offered_filters = [f for f in view.filters if access.readable(f.field) or f.type == "search"]
+    filters: dict[str, str] = {}
+    known = {f.key: f for f in view.filters}
+    for key, value in params.items():
+        if key in RESERVED or not value:
+            continue
+        spec = known.get(key)
+        if spec is None:
+            continue  # unknown parameters (from another version of the page) are ignored
+        if spec.type != "search":
+            access.check_read([spec.field])
+            if spec.choices and value not in {choice for choice, _ in spec.choices}:
+                raise BadUserInput(f"'{value}' is not a choice of this filter.", field=key)
+        filters[key] = value
+    sortable = {c.field: c for c in view.columns if c.sort is not None}
+    sort = params.get("sort") or view.default_sort
+    if sort is not None:
+        if sort not in sortable:
+            raise BadUserInput(f"This list cannot be sorted by '{sort}'.", field="sort")
+        if not access.readable(sort):
+            if params.get("sort"):
+                access.check_read([sort], "sort by")
+            sort = None  # the default order is on a hidden field: fall back to the id
+    wanted = [name for name in params.get("cols", "").split(",") if name]
+    by_field = {c.field: c for c in offered_columns}
+    if wanted:
+        for name in wanted:
+            if name not in by_field:
+                access.check_read([name])  # hidden: FORBIDDEN; else unknown
+                raise BadUserInput(f"This list has no column '{name}'.", field="cols")
+        columns = [by_field[name] for name in wanted]
+    else:
+        columns = [c for c in offered_columns if c.default]
+    return ListState(
+        filters,
+        sort,
+        params.get("desc") == "1",
+        columns,
+        params.get("after") or None,
+        params.get("before") or None,
+        offered_columns,
+        offered_filters,
+    )
+
+
+def statement_for(
+    view: ListView, page: PageContext, state: ListState, kind: RecordKind
+) -> Select[Any]:
+    base = view.base(page) if view.base is not None else select(kind.model)
+    statement = visible(base, page.actor, kind)
+    access = field_access(page.actor, view.kind)
+    by_key = {f.key: f for f in view.filters}
+    for key, value in state.filters.items():
+        statement = by_key[key].apply(statement, value, access)
+    return statement
+
+
+def sort_keys(view: ListView, state: ListState) -> list[SortKey]:
+    if state.sort is None:
+        return []
+    column = next(c for c in view.columns if c.field == state.sort)
+    return [SortKey(column.sort, descending=state.descending)]
+
+
+def render_list(page: PageContext, view: ListView, params: Mapping[str, str]) -> Markup:
+    """The list as HTML for `params` (the query string), one page of rows."""
+    kind = page.kernel.record_kinds.get(view.kind)
+    access = field_access(page.actor, view.kind)
+    state = read_state(view, params, access)
+    with page.kernel.session() as session:
+        statement = statement_for(view, page, state, kind)
+        limits = page.kernel.settings.graphql
+        connection = paginate(
+            session,
+            statement,
+            keys=sort_keys(view, state),
+            tiebreak=kind.model.id,
+            request=PageRequest(
+                first=None if state.before else PAGE_SIZE,
+                last=PAGE_SIZE if state.before else None,
+                after=state.after,
+                before=state.before,
+            ),
+            default_size=PAGE_SIZE,
+            max_size=limits.max_page_size,
+            count_cap=limits.count_cap,
+        )
+        rows = [edge.node for edge in connection.edges]
+        total = connection.total_count()
+        extra = view.prepare(session) if view.prepare is not None else {}
+        cells = [[_cell(column, row, extra) for column in state.columns] for row in rows]
+        saved = _saved_views(session, page.actor.user_id, view.key)  # type: ignore[arg-type]
+    bulk = [a for a in view.bulk_actions if page.actor.can(a.action)]
+    exportable = view.export_action is None or page.actor.can(view.export_action)
+    return page.render(
+        "lists/list.html",
+        view=view,
+        state=state,
+        rows=list(zip(rows, cells, strict=True)),
+        total=total,
+        info=connection.page_info,
+        saved=saved,
+        bulk=bulk,
+        exportable=exportable,
+        path=page.request.url.path,
+    )
+
+
+def _cell(column: Column, row: Any, extra: Mapping[str, Any]) -> Any:
+    return column.show(row, extra) if column.show is not None else getattr(row, column.field, None)
+
+
+def _saved_views(session: Session, user_id: int, list_key: str) -> list[SavedView]:
+    return list(
+        session.scalars(
+            select(SavedView)
+            .where(SavedView.user_id == user_id, SavedView.list_key == list_key)
+            .order_by(SavedView.position, SavedView.name)
+        )
+    )
+
+
+def save_view(
+    session: Session, user_id: int, view: ListView, name: str, query: Mapping[str, str]
+) -> SavedView:
+    """Save (or overwrite) a named view of a list for one user."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise BadUserInput("Name the view (at most 100 characters).", field="name")
+    kept = {k: v for k, v in query.items() if k not in ("after", "before", "view") and v}
+    existing = session.scalar(
+        select(SavedView).where(
+            SavedView.user_id == user_id, SavedView.list_key == view.key, SavedView.name == name
+        )
+    )
+    if existing is None:
+        count = len(_saved_views(session, user_id, view.key))
+        if count >= MAX_SAVED_VIEWS:
+            raise BadUserInput(f"At most {MAX_SAVED_VIEWS} saved views per list.", field="name")
+        existing = SavedView(user_id=user_id, list_key=view.key, name=name, position=count)
+        session.add(existing)
+    existing.query = kept
+    flush(session)
+    return existing
+
+
+def delete_view(session: Session, user_id: int, view_id: int) -> None:
+    found = session.get(SavedView, view_id)
+    if found is None or found.user_id != user_id:
+        raise BadUserInput("There is no such saved view.", field="view")
+    session.delete(found)
+    flush(session)
+
+
+def export_columns(
+    view: ListView, state: ListState, extra: Mapping[str, Any]
+) -> list[ExportColumn]:
+    """The shown columns as export columns (hidden ones are dropped by the export too)."""
+
+    def getter(column: Column) -> Callable[[Any], Any] | None:
+        show = column.show
+        if show is None:
+            return None
+        return lambda row: show(row, extra)
+
+    return [
+        ExportColumn(c.field, c.labels, value=getter(c), kind=c.kind)  # type: ignore[arg-type]
+        for c in state.columns
+    ]
+
+
+def checked_ids(values: Iterable[str]) -> list[int]:
+    ids = sorted({int(v) for v in values if v.isdigit()})
+    if not ids:
+        raise BadUserInput("Tick at least one row.", field="ids")
+    return ids
+
+
+def as_params(items: Sequence[tuple[str, str]]) -> dict[str, str]:
+    return {key: value for key, value in items}
