@@ -231,7 +231,7 @@ def check() -> None:
 @explained
 def bench(name: str, args: tuple[str, ...]) -> None:
     """Run a benchmark from bench/ (in a source checkout): graphql, permissions, export,
-    startup, memory or all."""
+    pages, startup, memory or all."""
     import runpy
 
     folder = Path.cwd() / "bench"

@@ -16,7 +16,7 @@ class User(IdMixin, Timestamped, Versioned, Audited, Base):
     __record_kind__ = "user"
 
     login: Mapped[str] = mapped_column(String(150), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), index=True)  # lists sort people by name
     email: Mapped[str | None] = mapped_column(String(254))
     employee_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     phone: Mapped[str | None] = mapped_column(String(50))
