@@ -21,6 +21,7 @@ from openitsm.adapters.ad.models import (
 )
 from openitsm.adapters.ad.settings import Settings
 from openitsm.kernel import MigrationBranch, crontab, hookimpl, periodic_task, utcnow
+from openitsm.kernel.identity.routes import SignInOption
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -70,6 +71,15 @@ def register_models() -> list[type]:
 @hookimpl
 def register_migrations() -> MigrationBranch:
     return MigrationBranch("ad", MIGRATIONS)
+
+
+@hookimpl
+def sign_in_options(kernel: Kernel) -> list[SignInOption]:
+    settings: Settings = kernel.plugins.settings_of("ad")
+    if not (settings.configured and settings.kerberos):
+        return []
+    labels = {"zh-CN": "使用 Windows 域账号登录", "en": "Sign in with your Windows account"}
+    return [SignInOption(labels, negotiate.PATH)]
 
 
 @hookimpl

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.db import Base
     from openitsm.kernel.dictionaries.spec import DictionarySpec
     from openitsm.kernel.graphql.contribution import GraphQLContribution
+    from openitsm.kernel.identity.routes import SignInOption
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
     from openitsm.kernel.references import RecordKind
@@ -218,6 +219,13 @@ def authenticate_credentials(
 
 
 # --- Lifecycle: once per process ----------------------------------------------------
+
+
+@hookspec
+def sign_in_options(kernel: Kernel) -> Iterable[SignInOption]:
+    """Return other ways of signing in (`openitsm.kernel.identity.routes.SignInOption`),
+    offered as links under the sign-in form; called each time the page is drawn, so an
+    option can depend on settings (directory single sign-on only when configured)."""
 
 
 @hookspec

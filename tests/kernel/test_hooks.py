@@ -160,6 +160,14 @@ def test_hook_register_routes(unmigrated_kernel: Kernel) -> None:
     assert response.text == "pong from zh-CN"
 
 
+def test_hook_sign_in_options(unmigrated_kernel: Kernel) -> None:
+    client = TestClient(unmigrated_kernel.asgi())
+    page = client.get("/login?next=/admin/users", headers={"accept-language": "en"}).text
+    assert '<a class="sso" href="/dummy/sign-in?next=/admin/users">Dummy sign-in</a>' in page
+    chinese = client.get("/login", headers={"accept-language": "zh-CN"}).text
+    assert ">示例登录</a>" in chinese
+
+
 def test_hook_register_tasks(dummy_kernel: Kernel, dummy_plugin: ModuleType) -> None:
     assert "dummy.add_note" in dummy_kernel.tasks
     dummy_kernel.tasks["dummy.add_note"]("queued note")  # the test queue runs tasks inline

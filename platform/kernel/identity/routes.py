@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +19,22 @@ from starlette.routing import Route
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.identity import events, lockout, service
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.labels import pick_label
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
+
+
+@dataclass(frozen=True)
+class SignInOption:
+    """Another way to sign in, shown as a link under the form; `next` is appended to `url`."""
+
+    labels: Mapping[str, str]
+    url: str
+
+    def label(self, locale: str) -> str:
+        return pick_label(self.labels, locale, self.url)
+
 
 SESSION_COOKIE = "openitsm_session"
 CSRF_COOKIE = "openitsm_csrf"
@@ -105,7 +120,9 @@ def _page(
 ) -> Response:
     lang = _language(request, kernel)
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    options = [o for part in kernel.hook.sign_in_options(kernel=kernel) for o in part]
     html = _templates.get_template("login.html").render(
+        options=[(o.label(lang), o.url) for o in options],
         lang=lang,
         t=TEXT[lang],
         csrf=csrf,

@@ -127,6 +127,13 @@ def register_routes() -> list[Route]:
 
 
 @hookimpl
+def sign_in_options(kernel: Any) -> list[Any]:
+    from openitsm.kernel.identity.routes import SignInOption
+
+    return [SignInOption({"en": "Dummy sign-in", "zh-CN": "示例登录"}, "/dummy/sign-in")]
+
+
+@hookimpl
 def register_menus() -> list[Any]:
     from openitsm.web.menus import MenuItem
 
