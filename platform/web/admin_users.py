@@ -16,12 +16,15 @@ from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.exports import export_xlsx
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.labels import pick_label
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import Department
+from openitsm.kernel.references import RecordRef
 from openitsm.web import lists
 from openitsm.web.lists import BulkAction, Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context
+from openitsm.web.timeline import record_timeline
 
 SEARCHED = ("login", "name", "employee_id", "phone", "email")
 YES_NO = (("1", {"zh-CN": "是", "en": "Yes"}), ("0", {"zh-CN": "否", "en": "No"}))
@@ -73,7 +76,7 @@ USERS = ListView(
         Filter("active", "active", {"zh-CN": "启用", "en": "Active"}, _active, choices=YES_NO),
     ),
     default_sort="login",
-    detail_url=None,
+    detail_url="/admin/users/{id}",
     bulk_actions=(
         BulkAction("deactivate", {"zh-CN": "停用", "en": "Deactivate"}, "org.manage", _deactivate),
     ),
@@ -205,9 +208,62 @@ async def delete_view(request: Request) -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
 
+SUMMARY = (
+    ("login", {"zh-CN": "登录名", "en": "Login"}),
+    ("employee_id", {"zh-CN": "工号", "en": "Employee id"}),
+    ("email", {"zh-CN": "电子邮件", "en": "Email"}),
+    ("phone", {"zh-CN": "电话", "en": "Phone"}),
+    ("department_id", {"zh-CN": "部门", "en": "Department"}),
+    ("manager_id", {"zh-CN": "上级", "en": "Manager"}),
+    ("locale", {"zh-CN": "语言", "en": "Language"}),
+    ("time_zone", {"zh-CN": "时区", "en": "Time zone"}),
+)
+LINKS = {"department_id": "department", "manager_id": "user"}
+
+
+@explained
+async def user_page(request: Request) -> Response:
+    """One person: what the viewer may see of them, and their history."""
+    page = _viewer(request)
+    if not isinstance(page, PageContext):
+        return page
+    user_id = int(request.path_params["user_id"])
+    access = field_access(page.actor, "user")
+
+    def load() -> tuple[Any, list[tuple[str, Any]], Any]:
+        with page.kernel.session() as session:
+            user = organisation.get_user(session, user_id)
+            refs = [
+                RecordRef(kind, getattr(user, name))
+                for name, kind in LINKS.items()
+                if getattr(user, name) is not None and access.readable(name)
+            ]
+            names = page.kernel.record_kinds.describe(session, refs, page.actor)
+        summary = []
+        for name, labels in SUMMARY:
+            if not access.readable(name):
+                continue
+            value = getattr(user, name)
+            if name in LINKS and value is not None:
+                found = names.get(RecordRef(LINKS[name], value))
+                value = found.title if found else f"#{value}"
+            summary.append((pick_label(labels, page.locale, name), value))
+        labels = {name: pick_label(text, page.locale, name) for name, text in SUMMARY}
+        labels["name"] = pick_label({"zh-CN": "姓名", "en": "Name"}, page.locale, "name")
+        labels["active"] = pick_label({"zh-CN": "启用", "en": "Active"}, page.locale, "active")
+        timeline = record_timeline(page, "user", user_id, labels, LINKS)
+        return user, summary, timeline
+
+    user, summary, timeline = await run_in_threadpool(load)
+    return page.respond(
+        "admin/user.html", user=user, summary=summary, timeline=timeline, access=access
+    )
+
+
 ROUTES = [
     Route("/admin/users", users_page, methods=["GET"]),
     Route("/admin/users/export.xlsx", users_export, methods=["GET"]),
+    Route("/admin/users/{user_id:int}", user_page, methods=["GET"]),
     Route("/admin/users/bulk", users_bulk, methods=["POST"]),
     Route("/admin/users/views", save_view, methods=["POST"]),
     Route("/admin/users/views/{view_id:int}/delete", delete_view, methods=["POST"]),

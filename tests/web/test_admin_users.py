@@ -163,3 +163,18 @@ def test_the_export_is_the_list_as_the_viewer_sees_it(kernel: Kernel) -> None:
     assert rows[0] == ["Login", "Department", "Phone"]
     assert len(rows) == 1 + 30 + 2 and ["user00", "Service desk", "+86 555 0000"] in rows
     assert signed_in(kernel, "clerk").get("/admin/users/export.xlsx").status_code == 403
+
+
+def test_a_person_is_shown_with_their_history_as_the_viewer_may_see_it(kernel: Kernel) -> None:
+    with kernel.session() as session:
+        user_id = session.scalar(select(User.id).where(User.login == "user05"))
+    boss, clerk = signed_in(kernel, "boss"), signed_in(kernel, "clerk")
+    page = boss.get(f"/admin/users/{user_id}").text
+    assert "<h1>Person 54</h1>" in page and "Service desk" in page and "+86 555 0005" in page
+    assert "Department</span>:" in page and "<ins>Service desk</ins>" in page  # by name
+    hidden = clerk.get(f"/admin/users/{user_id}").text
+    assert "+86 555" not in hidden and "Phone" not in hidden
+    assert "<ins>Service desk</ins>" in hidden
+    assert boss.get("/admin/users/999999").status_code == 404
+    listed = boss.get("/admin/users").text
+    assert f'<a href="/admin/users/{user_id}">user05</a>' in listed
