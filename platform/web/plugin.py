@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.web import admin_users, profile, workbench
+from openitsm.web import admin_roles, admin_users, profile, tokens, workbench
 from openitsm.web.lists import SavedView
 from openitsm.web.menus import MenuItem
 from openitsm.web.widgets import Dashboard, Widget
@@ -58,6 +58,8 @@ def register_routes() -> list[Any]:
         Route("/profile", profile.save_profile, methods=["POST"]),
         Route("/assets/{name}", asset, methods=["GET"]),
         *admin_users.ROUTES,
+        *admin_roles.ROUTES,
+        *tokens.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -67,6 +69,7 @@ def register_menus() -> list[MenuItem]:
     return [
         MenuItem("workbench", {"zh-CN": "工作台", "en": "Workbench"}, "/", "workbench", order=0),
         *admin_users.MENUS,
+        *admin_roles.MENUS,
     ]
 
 
