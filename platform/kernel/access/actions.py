@@ -61,6 +61,11 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "See every recorded change across the site.",
     ),
     ActionSpec(
+        "site.read",
+        {"zh-CN": "查看模块与设置", "en": "See modules and settings"},
+        "See which modules are enabled and how the site is configured (never its secrets).",
+    ),
+    ActionSpec(
         "list.export",
         {"zh-CN": "导出列表", "en": "Export lists"},
         "Download lists as Excel files, with only the rows and fields the user may see.",
