@@ -15,7 +15,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.web import admin_roles, admin_site, admin_users, profile, tokens, workbench
+from openitsm.web import (
+    admin_departments,
+    admin_dictionaries,
+    admin_roles,
+    admin_service_units,
+    admin_site,
+    admin_users,
+    pickers,
+    profile,
+    tokens,
+    workbench,
+)
 from openitsm.web.lists import SavedView
 from openitsm.web.menus import MenuItem
 from openitsm.web.widgets import Dashboard, Widget
@@ -59,6 +70,10 @@ def register_routes() -> list[Any]:
         Route("/assets/{name}", asset, methods=["GET"]),
         *admin_users.ROUTES,
         *admin_roles.ROUTES,
+        *admin_departments.ROUTES,
+        *admin_dictionaries.ROUTES,
+        *admin_service_units.ROUTES,
+        *pickers.ROUTES,
         *admin_site.ROUTES,
         *tokens.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -70,6 +85,9 @@ def register_menus() -> list[MenuItem]:
     return [
         MenuItem("workbench", {"zh-CN": "工作台", "en": "Workbench"}, "/", "workbench", order=0),
         *admin_users.MENUS,
+        *admin_departments.MENUS,
+        *admin_dictionaries.MENUS,
+        *admin_service_units.MENUS,
         *admin_roles.MENUS,
         *admin_site.MENUS,
     ]

@@ -65,7 +65,7 @@ def signed_in(kernel: Kernel, login: str) -> TestClient:
 
 
 def logins(html: str) -> list[str]:
-    return re.findall(r"<td>(user\d\d|clerk|boss)</td>", html)
+    return re.findall(r'<td><a href="/admin/users/\d+">(user\d\d|clerk|boss)</a></td>', html)
 
 
 def test_a_list_pages_sorts_and_filters(kernel: Kernel) -> None:

@@ -51,9 +51,11 @@ def test_a_token_is_shown_once_works_and_is_revoked(kernel: Kernel) -> None:
     listed = ann.get("/tokens").text
     assert "Monitoring" in listed and secret not in listed and secret[:12] in listed
     assert "Monitoring" not in signed_in(kernel, "bob").get("/tokens").text
-    token_id = re.search(r'/tokens/(\d+)/revoke', listed).group(1)  # type: ignore[union-attr]
+    token_id = re.search(r"/tokens/(\d+)/revoke", listed).group(1)  # type: ignore[union-attr]
     bob = signed_in(kernel, "bob")
-    stolen = bob.post(f"/tokens/{token_id}/revoke", data={"csrf": str(bob.cookies.get("openitsm_csrf"))})
+    stolen = bob.post(
+        f"/tokens/{token_id}/revoke", data={"csrf": str(bob.cookies.get("openitsm_csrf"))}
+    )
     assert stolen.status_code == 404
     revoked = ann.post(f"/tokens/{token_id}/revoke", data={"csrf": csrf})
     assert revoked.status_code == 200, revoked.text[:2000]
