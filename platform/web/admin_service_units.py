@@ -3,19 +3,17 @@ contacts and member users, built on `lists`, the kernel forms and the record tim
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from sqlalchemy import Select, or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.errors import BadUserInput, Conflict
-from openitsm.kernel.exports import export_xlsx
 from openitsm.kernel.forms import (
     Form,
     FormField,
@@ -122,15 +120,6 @@ CONTACT_FORM = Form(
 )
 
 
-def _params(request: Request) -> dict[str, str]:
-    """The query string, with the column chooser's repeated `cols` joined."""
-    params = dict(request.query_params.items())
-    columns = request.query_params.getlist("cols")
-    if len(columns) > 1:
-        params["cols"] = ",".join(columns)
-    return params
-
-
 def _viewer(request: Request, action: str = "org.read") -> PageContext | Response:
     page = page_context(request)
     if isinstance(page, PageContext):
@@ -167,7 +156,7 @@ async def service_units_page(request: Request) -> Response:
     page = _viewer(request)
     if not isinstance(page, PageContext):
         return page
-    return await run_in_threadpool(_list_page, page, _params(request))
+    return await run_in_threadpool(_list_page, page, lists.query_params(request))
 
 
 @explained
@@ -199,76 +188,6 @@ async def create_service_unit(request: Request) -> Response:
             _list_page, page, {}, 400, values=submission.raw, message=error.message
         )
     return RedirectResponse(f"{BASE}/{unit_id}", status_code=303)
-
-
-@explained
-async def service_units_export(request: Request) -> Response:
-    page = _viewer(request, SERVICE_UNITS.export_action or "org.read")
-    if not isinstance(page, PageContext):
-        return page
-    access = field_access(page.actor, SERVICE_UNITS.kind)
-    state = lists.read_state(SERVICE_UNITS, _params(request), access)
-    kind = page.kernel.record_kinds.get(SERVICE_UNITS.kind)
-    unit = page.kernel.unit_of_work
-
-    def stream() -> Any:
-        # An export writes nothing: its session is rolled back when the file is done.
-        session = unit.open(page.actor)
-        try:
-            yield from export_xlsx(
-                session,
-                lists.statement_for(SERVICE_UNITS, page, state, kind),
-                kind,
-                lists.export_columns(SERVICE_UNITS, state, {}),
-                page.actor,
-                locale=page.locale,
-                time_zone=page.time_zone,
-                sheet_title=SERVICE_UNITS.label(page.locale),
-                order=lists.sort_keys(SERVICE_UNITS, state),
-            )
-        finally:
-            unit.close(session, succeeded=False)
-
-    return StreamingResponse(
-        stream(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"content-disposition": 'attachment; filename="service-units.xlsx"'},
-    )
-
-
-@explained
-async def save_view(request: Request) -> Response:
-    page = _viewer(request)
-    if not isinstance(page, PageContext):
-        return page
-    form = await request.form()
-    check_csrf(request, form)
-    query = dict(urllib.parse.parse_qsl(str(form.get("query", ""))))
-    name = str(form.get("name", ""))
-
-    def save() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            lists.save_view(session, page.actor.user_id, SERVICE_UNITS, name, query)  # type: ignore[arg-type]
-
-    await run_in_threadpool(save)
-    return RedirectResponse(f"{BASE}?{urllib.parse.urlencode(query)}", status_code=303)
-
-
-@explained
-async def delete_view(request: Request) -> Response:
-    page = _viewer(request)
-    if not isinstance(page, PageContext):
-        return page
-    form = await request.form()
-    check_csrf(request, form)
-    view_id = int(request.path_params["view_id"])
-
-    def delete() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            lists.delete_view(session, page.actor.user_id, view_id)  # type: ignore[arg-type]
-
-    await run_in_threadpool(delete)
-    return RedirectResponse(BASE, status_code=303)
 
 
 # --- one unit -------------------------------------------------------------------------
@@ -472,9 +391,7 @@ async def remove_member(request: Request) -> Response:
 ROUTES = [
     Route(BASE, service_units_page, methods=["GET"]),
     Route(BASE, create_service_unit, methods=["POST"]),
-    Route(BASE + "/export.xlsx", service_units_export, methods=["GET"]),
-    Route(BASE + "/views", save_view, methods=["POST"]),
-    Route(BASE + "/views/{view_id:int}/delete", delete_view, methods=["POST"]),
+    *lists.ListRoutes(SERVICE_UNITS, BASE, "org.read").routes(),
     Route(BASE + "/{unit_id:int}", service_unit_page, methods=["GET"]),
     Route(BASE + "/{unit_id:int}", save_service_unit, methods=["POST"]),
     Route(BASE + "/{unit_id:int}/contacts", add_contact, methods=["POST"]),

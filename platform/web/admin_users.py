@@ -9,12 +9,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
-from openitsm.kernel.exports import export_xlsx
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
 from openitsm.kernel.organisation import service as organisation
@@ -23,7 +21,7 @@ from openitsm.kernel.references import RecordRef
 from openitsm.web import lists
 from openitsm.web.lists import BulkAction, Column, Filter, ListView
 from openitsm.web.menus import MenuItem
-from openitsm.web.pages import PageContext, check_csrf, explained, page_context
+from openitsm.web.pages import PageContext, explained
 from openitsm.web.timeline import record_timeline
 
 SEARCHED = ("login", "name", "employee_id", "phone", "email")
@@ -84,20 +82,8 @@ USERS = ListView(
 )
 
 
-def _params(request: Request) -> dict[str, str]:
-    """The query string, with the column chooser's repeated `cols` joined."""
-    params = {key: value for key, value in request.query_params.items()}
-    columns = request.query_params.getlist("cols")
-    if len(columns) > 1:
-        params["cols"] = ",".join(columns)
-    return params
-
-
-def _viewer(request: Request) -> PageContext | Response:
-    page = page_context(request)
-    if isinstance(page, PageContext):
-        require(page.actor, "org.read")
-    return page
+LIST = lists.ListRoutes(USERS, "/admin/users", "org.read")
+_viewer = LIST.viewer
 
 
 @explained
@@ -105,107 +91,8 @@ async def users_page(request: Request) -> Response:
     page = _viewer(request)
     if not isinstance(page, PageContext):
         return page
-    body = await run_in_threadpool(lists.render_list, page, USERS, _params(request))
+    body = await run_in_threadpool(lists.render_list, page, USERS, lists.query_params(request))
     return page.respond("admin/users.html", body=body)
-
-
-@explained
-async def users_export(request: Request) -> Response:
-    page = _viewer(request)
-    if not isinstance(page, PageContext):
-        return page
-    require(page.actor, USERS.export_action or "org.read")
-    access = field_access(page.actor, USERS.kind)
-    state = lists.read_state(USERS, _params(request), access)
-    kind = page.kernel.record_kinds.get(USERS.kind)
-    unit = page.kernel.unit_of_work
-
-    def stream() -> Any:
-        # Everything is read in the first step (the export builds its file then); the
-        # session lives as long as the stream and is rolled back: an export writes nothing.
-        session = unit.open(page.actor)
-        try:
-            statement = lists.statement_for(USERS, page, state, kind)
-            extra = _department_names(session)
-            yield from export_xlsx(
-                session,
-                statement,
-                kind,
-                lists.export_columns(USERS, state, extra),
-                page.actor,
-                locale=page.locale,
-                time_zone=page.time_zone,
-                sheet_title=USERS.label(page.locale),
-                order=lists.sort_keys(USERS, state),
-            )
-        finally:
-            unit.close(session, succeeded=False)
-
-    filename = "users.xlsx"
-    return StreamingResponse(
-        stream(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"content-disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-@explained
-async def users_bulk(request: Request) -> Response:
-    page = _viewer(request)
-    if not isinstance(page, PageContext):
-        return page
-    form = await request.form()
-    check_csrf(request, form)
-    chosen = next((a for a in USERS.bulk_actions if a.key == form.get("action")), None)
-    if chosen is None:
-        from openitsm.kernel.errors import BadUserInput
-
-        raise BadUserInput("Choose an action.", field="action")
-    require(page.actor, chosen.action)
-    ids = lists.checked_ids(str(v) for v in form.getlist("ids"))
-
-    def run() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            chosen.run(session, ids, page)
-
-    await run_in_threadpool(run)
-    return RedirectResponse(f"/admin/users?{form.get('back', '')}", status_code=303)
-
-
-@explained
-async def save_view(request: Request) -> Response:
-    page = _viewer(request)
-    if not isinstance(page, PageContext):
-        return page
-    form = await request.form()
-    check_csrf(request, form)
-    import urllib.parse
-
-    query = dict(urllib.parse.parse_qsl(str(form.get("query", ""))))
-
-    def save() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            lists.save_view(session, page.actor.user_id, USERS, str(form.get("name", "")), query)  # type: ignore[arg-type]
-
-    await run_in_threadpool(save)
-    return RedirectResponse(f"/admin/users?{urllib.parse.urlencode(query)}", status_code=303)
-
-
-@explained
-async def delete_view(request: Request) -> Response:
-    page = _viewer(request)
-    if not isinstance(page, PageContext):
-        return page
-    form = await request.form()
-    check_csrf(request, form)
-    view_id = int(request.path_params["view_id"])
-
-    def delete() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            lists.delete_view(session, page.actor.user_id, view_id)  # type: ignore[arg-type]
-
-    await run_in_threadpool(delete)
-    return RedirectResponse("/admin/users", status_code=303)
 
 
 SUMMARY = (
@@ -262,11 +149,8 @@ async def user_page(request: Request) -> Response:
 
 ROUTES = [
     Route("/admin/users", users_page, methods=["GET"]),
-    Route("/admin/users/export.xlsx", users_export, methods=["GET"]),
     Route("/admin/users/{user_id:int}", user_page, methods=["GET"]),
-    Route("/admin/users/bulk", users_bulk, methods=["POST"]),
-    Route("/admin/users/views", save_view, methods=["POST"]),
-    Route("/admin/users/views/{view_id:int}/delete", delete_view, methods=["POST"]),
+    *LIST.routes(),
 ]
 MENUS = [
     MenuItem(

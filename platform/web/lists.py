@@ -11,13 +11,17 @@ naming one anyway is refused: a filter or an order would reveal the values.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 from sqlalchemy import JSON, ForeignKey, Integer, Select, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
 
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.access.scope import visible
@@ -331,5 +335,145 @@ def checked_ids(values: Iterable[str]) -> list[int]:
     return ids
 
 
-def as_params(items: Sequence[tuple[str, str]]) -> dict[str, str]:
-    return {key: value for key, value in items}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """The query string, with the column chooser's repeated `cols` joined."""
+    params = dict(request.query_params.items())
+    columns = request.query_params.getlist("cols")
+    if len(columns) > 1:
+        params["cols"] = ",".join(columns)
+    return params
+
+
+@dataclass(frozen=True)
+class ListRoutes:
+    """The routes every list page has besides the page itself, at `path`: the Excel export,
+    the bulk actions and the saved views. `action` is what reading the list needs."""
+
+    view: ListView
+    path: str
+    action: str
+
+    def viewer(self, request: Request, *also: str) -> PageContext | Response:
+        from openitsm.kernel.access import require
+        from openitsm.web.pages import PageContext, page_context
+
+        page = page_context(request)
+        if isinstance(page, PageContext):
+            for action in (self.action, *also):
+                require(page.actor, action)
+        return page
+
+    def routes(self) -> list[Route]:
+        from openitsm.web.pages import explained
+
+        return [
+            Route(f"{self.path}/export.xlsx", explained(self.export), methods=["GET"]),
+            Route(f"{self.path}/bulk", explained(self.bulk), methods=["POST"]),
+            Route(f"{self.path}/views", explained(self.keep_view), methods=["POST"]),
+            Route(
+                f"{self.path}/views/{{view_id:int}}/delete",
+                explained(self.drop_view),
+                methods=["POST"],
+            ),
+        ]
+
+    async def export(self, request: Request) -> Response:
+        """The list as the viewer sees it (filters, order, columns) as an xlsx file, streamed."""
+        from openitsm.kernel.exports import export_xlsx
+        from openitsm.web.pages import PageContext
+
+        view = self.view
+        page = self.viewer(request, *([view.export_action] if view.export_action else []))
+        if not isinstance(page, PageContext):
+            return page
+        state = read_state(view, query_params(request), field_access(page.actor, view.kind))
+        kind = page.kernel.record_kinds.get(view.kind)
+        unit = page.kernel.unit_of_work
+
+        def stream() -> Iterator[bytes]:
+            # Everything is read in the first step (the file is built then); an export writes
+            # nothing, so its session is rolled back when the stream ends.
+            session = unit.open(page.actor)
+            try:
+                extra = view.prepare(session) if view.prepare is not None else {}
+                yield from export_xlsx(
+                    session,
+                    statement_for(view, page, state, kind),
+                    kind,
+                    export_columns(view, state, extra),
+                    page.actor,
+                    locale=page.locale,
+                    time_zone=page.time_zone,
+                    sheet_title=view.label(page.locale),
+                    order=sort_keys(view, state),
+                )
+            finally:
+                unit.close(session, succeeded=False)
+
+        filename = f"{view.key}.xlsx"
+        return StreamingResponse(
+            stream(),
+            media_type=XLSX,
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+
+    async def bulk(self, request: Request) -> Response:
+        from openitsm.web.pages import PageContext, check_csrf
+
+        page = self.viewer(request)
+        if not isinstance(page, PageContext):
+            return page
+        form = await request.form()
+        check_csrf(request, form)
+        chosen = next((a for a in self.view.bulk_actions if a.key == form.get("action")), None)
+        if chosen is None:
+            raise BadUserInput("Choose an action.", field="action")
+        from openitsm.kernel.access import require
+
+        require(page.actor, chosen.action)
+        ids = checked_ids(str(v) for v in form.getlist("ids"))
+
+        def run() -> None:
+            with page.kernel.unit_of_work(actor=page.actor) as session:
+                chosen.run(session, ids, page)
+
+        await run_in_threadpool(run)
+        return RedirectResponse(f"{self.path}?{form.get('back', '')}", status_code=303)
+
+    async def keep_view(self, request: Request) -> Response:
+        from openitsm.web.pages import PageContext, check_csrf
+
+        page = self.viewer(request)
+        if not isinstance(page, PageContext):
+            return page
+        form = await request.form()
+        check_csrf(request, form)
+        query = dict(urllib.parse.parse_qsl(str(form.get("query", ""))))
+        name = str(form.get("name", ""))
+
+        def save() -> None:
+            with page.kernel.unit_of_work(actor=page.actor) as session:
+                save_view(session, page.actor.user_id, self.view, name, query)  # type: ignore[arg-type]
+
+        await run_in_threadpool(save)
+        return RedirectResponse(f"{self.path}?{urllib.parse.urlencode(query)}", status_code=303)
+
+    async def drop_view(self, request: Request) -> Response:
+        from openitsm.web.pages import PageContext, check_csrf
+
+        page = self.viewer(request)
+        if not isinstance(page, PageContext):
+            return page
+        form = await request.form()
+        check_csrf(request, form)
+        view_id = int(request.path_params["view_id"])
+
+        def delete() -> None:
+            with page.kernel.unit_of_work(actor=page.actor) as session:
+                delete_view(session, page.actor.user_id, view_id)  # type: ignore[arg-type]
+
+        await run_in_threadpool(delete)
+        return RedirectResponse(self.path, status_code=303)
