@@ -19,6 +19,7 @@ from openitsm.kernel.organisation import service
 from openitsm.kernel.organisation.models import Department
 from openitsm.kernel.testing import build_kernel, count_statements
 from openitsm.web import admin_departments, pickers
+from openitsm.web import testing as web_testing
 from openitsm.web.menus import MenuItem
 
 PASSWORD = "departments-pw-123"
@@ -72,18 +73,10 @@ def kernel(tmp_path: Path, database_url: str) -> Iterator[Kernel]:
 
 
 def signed_in(kernel: Kernel, login: str) -> TestClient:
-    client = TestClient(kernel.asgi(), headers={"accept-language": "en"})
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    signed = client.post(
-        "/login", data={"login": login, "password": PASSWORD, "csrf": csrf}, follow_redirects=False
-    )
-    assert signed.status_code == 303
-    return client
+    return web_testing.signed_in(kernel, login, PASSWORD)
 
 
-def csrf_of(client: TestClient) -> str:
-    return str(client.cookies.get("openitsm_csrf"))
+csrf_of = web_testing.csrf_of
 
 
 def user_id(kernel: Kernel, login: str) -> int:

@@ -22,6 +22,7 @@ from openitsm.kernel.organisation.models import Role
 from openitsm.kernel.testing import build_kernel
 from openitsm.kernel.testing.tickets import TicketPlugin
 from openitsm.web import admin_roles
+from openitsm.web import testing as web_testing
 from openitsm.web.menus import MenuItem
 
 PASSWORD = "roles-pw-123"
@@ -58,20 +59,10 @@ def kernel(tmp_path: Path, database_url: str) -> Iterator[Kernel]:
 
 
 def signed_in(kernel: Kernel, login: str) -> TestClient:
-    client = TestClient(kernel.asgi(), headers={"accept-language": "en"})
-    form = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-    answer = client.post(
-        "/login",
-        data={"login": login, "password": PASSWORD, "csrf": csrf, "next": "/"},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
-    return client
+    return web_testing.signed_in(kernel, login, PASSWORD)
 
 
-def csrf_of(client: TestClient) -> str:
-    return str(client.cookies.get("openitsm_csrf"))
+csrf_of = web_testing.csrf_of
 
 
 def role_id(kernel: Kernel, code: str) -> int:

@@ -20,6 +20,7 @@ from openitsm.kernel.identity import service as identity
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation import service
 from openitsm.kernel.testing import build_kernel
+from openitsm.web import testing as web_testing
 
 PASSWORD = "users-pw-123"
 
@@ -57,11 +58,7 @@ def kernel(tmp_path: Path, database_url: str) -> Iterator[Kernel]:
 
 
 def signed_in(kernel: Kernel, login: str) -> TestClient:
-    client = TestClient(kernel.asgi(), headers={"accept-language": "en"})
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"login": login, "password": PASSWORD, "csrf": csrf})
-    return client
+    return web_testing.signed_in(kernel, login, PASSWORD)
 
 
 def logins(html: str) -> list[str]:

@@ -149,3 +149,28 @@ def test_the_main_pages_open_cleanly_in_both_languages(
         if name == "workbench":
             assert page.locator("h1").inner_text() == heading
         screenshot(page, name, language)
+
+
+def test_a_department_is_moved_by_dragging_it_in_the_tree(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
+    sign_in(page, "admin")
+    page.goto("/admin/departments")
+    top = "#department-tree > ul > li.department > .department-row .department-name"
+    before = page.locator(top).all_inner_texts()
+    assert len(before) >= 2
+    last = page.locator("#department-tree > ul > li.department").last
+    first = page.locator("#department-tree > ul > li.department").first
+    handle = last.locator(".handle").first.bounding_box()
+    row = first.locator(".department-row").first.bounding_box()
+    assert handle is not None and row is not None
+    with page.expect_response(lambda r: r.url.endswith("/move") and r.ok):
+        page.mouse.move(handle["x"] + 4, handle["y"] + 4)
+        page.mouse.down()
+        page.mouse.move(row["x"] + 20, row["y"] + 2, steps=12)
+        page.mouse.up()
+    page.wait_for_load_state("networkidle")
+    assert "Moved." in page.locator("#department-tree").inner_text()
+    page.reload()
+    after = page.locator(top).all_inner_texts()
+    assert after[0] == before[-1] and sorted(after) == sorted(before)

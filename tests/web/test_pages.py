@@ -17,6 +17,7 @@ from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
 from openitsm.kernel.testing import build_kernel
+from openitsm.web import testing as web_testing
 from openitsm.web.i18n import CATALOGUES, LOCALES, catalogue_path, extract_messages
 from openitsm.web.menus import MenuItem
 from openitsm.web.widgets import Dashboard, Widget
@@ -77,20 +78,10 @@ def kernel(tmp_path: Path, database_url: str) -> Iterator[Kernel]:
 
 
 def signed_in(kernel: Kernel, login: str, **headers: str) -> TestClient:
-    client = TestClient(kernel.asgi(), headers=headers)
-    form = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-    answer = client.post(
-        "/login",
-        data={"login": login, "password": PASSWORD, "csrf": csrf, "next": "/"},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
-    return client
+    return web_testing.signed_in(kernel, login, PASSWORD, headers)
 
 
-def csrf_of(client: TestClient) -> str:
-    return str(client.cookies.get("openitsm_csrf"))
+csrf_of = web_testing.csrf_of
 
 
 def dashboard_state(html: str) -> tuple[list[tuple[str, int]], int]:

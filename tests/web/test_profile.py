@@ -15,6 +15,7 @@ from openitsm.kernel.access.fields import set_field_rule
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
 from openitsm.kernel.testing import build_kernel
+from openitsm.web import testing as web_testing
 
 PASSWORD = "profile-pw-123"
 
@@ -37,14 +38,7 @@ def kernel(tmp_path: Path, database_url: str) -> Iterator[Kernel]:
 
 
 def signed_in(kernel: Kernel, login: str) -> TestClient:
-    client = TestClient(kernel.asgi(), headers={"accept-language": "en"})
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    signed = client.post(
-        "/login", data={"login": login, "password": PASSWORD, "csrf": csrf}, follow_redirects=False
-    )
-    assert signed.status_code == 303
-    return client
+    return web_testing.signed_in(kernel, login, PASSWORD)
 
 
 def form_of(html: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from openitsm.kernel import Kernel
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.testing import build_kernel
+from openitsm.web import testing as web_testing
 
 PASSWORD = "tokens-pw-123"
 
@@ -28,11 +29,7 @@ def kernel(tmp_path: Path, database_url: str) -> Iterator[Kernel]:
 
 
 def signed_in(kernel: Kernel, login: str) -> TestClient:
-    client = TestClient(kernel.asgi(), headers={"accept-language": "en"})
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"login": login, "password": PASSWORD, "csrf": csrf})
-    return client
+    return web_testing.signed_in(kernel, login, PASSWORD)
 
 
 def test_a_token_is_shown_once_works_and_is_revoked(kernel: Kernel) -> None:

@@ -1,17 +1,18 @@
-// The dictionary tree editor (/admin/dictionaries/{code}): drag an item by its handle to
-// reorder it or move it under another item. A drop posts the new parent, the place among the
-// new siblings and the version the page showed; the answer is the tree as stored, swapped in
-// place, also when the move is refused (it then says why).
+// Trees rearranged by dragging (departments, dictionary items): drag an entry by its handle
+// to reorder it or move it under another one. A drop posts the new parent, the place among
+// the new siblings and the version the page showed to `<data-move-url><id>/move`; the answer
+// is the tree as stored, swapped in place, also when the move is refused (it then says why).
+//
+// The tree's root carries `data-tree="<entry class>"` and, when the viewer may move entries,
+// `data-movable` and `data-move-url`; its lists carry `data-parent` (empty at the top).
 (function () {
   "use strict";
-
-  var TREE = "dictionary-tree";
 
   function send(tree, event) {
     var item = event.item;
     htmx.ajax("POST", tree.dataset.moveUrl + item.dataset.id + "/move", {
       source: tree,
-      target: "#" + TREE,
+      target: "#" + tree.id,
       swap: "outerHTML",
       values: {
         parent_id: event.to.dataset.parent || "",
@@ -24,11 +25,12 @@
   function setUp(tree) {
     if (!tree || tree.dataset.ready || !tree.hasAttribute("data-movable") || !window.Sortable) return;
     tree.dataset.ready = "1";
-    tree.querySelectorAll(".dictionary-list").forEach(function (list) {
+    var entry = "." + tree.dataset.tree;
+    tree.querySelectorAll("[data-parent]").forEach(function (list) {
       Sortable.create(list, {
-        group: "dictionary-items",
+        group: tree.id,
         handle: ".handle",
-        draggable: ".dictionary-item",
+        draggable: entry,
         animation: 150,
         fallbackOnBody: true,
         swapThreshold: 0.65,
@@ -44,17 +46,18 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var detail = event.detail;
     var status = detail.xhr ? detail.xhr.status : 0;
-    if (detail.target && detail.target.id === TREE && status >= 400 && status < 500 &&
-        detail.xhr.responseText.indexOf('id="' + TREE + '"') >= 0) {
+    var target = detail.target;
+    if (target && target.hasAttribute("data-tree") && status >= 400 && status < 500 &&
+        detail.xhr.responseText.indexOf('id="' + target.id + '"') >= 0) {
       detail.shouldSwap = true;
       detail.isError = false;
     }
   });
   document.addEventListener("DOMContentLoaded", function () {
-    setUp(document.getElementById(TREE));
+    document.querySelectorAll("[data-tree]").forEach(setUp);
   });
   document.addEventListener("htmx:load", function (event) {
     var element = event.detail.elt;
-    if (element && element.id === TREE) setUp(element);
+    if (element && element.hasAttribute && element.hasAttribute("data-tree")) setUp(element);
   });
 })();
