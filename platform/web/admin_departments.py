@@ -38,7 +38,7 @@ from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import Department
 from openitsm.web import pickers
 from openitsm.web.menus import MenuItem
-from openitsm.web.pages import PageContext, check_csrf, explained, page_context
+from openitsm.web.pages import PageContext, check_csrf, explained, page_context, read_post
 
 READ = "org.read"
 MANAGE = "org.manage"
@@ -313,9 +313,7 @@ async def create_department(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     require(page.actor, MANAGE)
-    form = await request.form()
-    check_csrf(request, form)
-    posted = {name: str(value) for name, value in form.items()}
+    posted, _ = await read_post(request)
     access = field_access(page.actor, "department")
 
     def save() -> tuple[Submission, int | None]:
@@ -396,11 +394,7 @@ async def save_department(request: Request) -> Response:
         return page
     require(page.actor, MANAGE)
     department_id = int(request.path_params["department_id"])
-    form = await request.form()
-    check_csrf(request, form)
-    posted = {name: str(value) for name, value in form.items()}
-    raw_version = posted.get("version", "")
-    version = int(raw_version) if raw_version.isdigit() else 0
+    posted, version = await read_post(request)
     access = field_access(page.actor, "department")
 
     def save() -> Submission:

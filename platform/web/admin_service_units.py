@@ -20,7 +20,6 @@ from openitsm.kernel.forms import (
     FormSection,
     Submission,
     changed,
-    check_submission,
     form_values,
     visible_fields,
 )
@@ -30,7 +29,7 @@ from openitsm.kernel.organisation.models import ServiceUnit, ServiceUnitContact,
 from openitsm.web import lists
 from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
-from openitsm.web.pages import PageContext, check_csrf, explained, page_context
+from openitsm.web.pages import PageContext, check_csrf, explained, page_context, read_post
 from openitsm.web.timeline import record_timeline
 
 BASE = "/admin/service-units"
@@ -164,11 +163,8 @@ async def create_service_unit(request: Request) -> Response:
     page = _viewer(request, "org.manage")
     if not isinstance(page, PageContext):
         return page
-    form = await request.form()
-    check_csrf(request, form)
-    posted = {name: str(value) for name, value in form.items()}
-    access = field_access(page.actor, "service_unit")
-    submission = check_submission(NEW_UNIT_FORM, posted, access, time_zone=page.time_zone)
+    posted, _ = await read_post(request)
+    submission = page.check(NEW_UNIT_FORM, posted)
     if not submission.valid:
         return await run_in_threadpool(
             _list_page, page, {}, 400, values=submission.raw, errors=submission.errors
@@ -266,13 +262,9 @@ async def save_service_unit(request: Request) -> Response:
     page = _viewer(request, "org.manage")
     if not isinstance(page, PageContext):
         return page
-    form = await request.form()
-    check_csrf(request, form)
     unit_id = int(request.path_params["unit_id"])
-    posted = {name: str(value) for name, value in form.items()}
-    access = field_access(page.actor, "service_unit")
-    submission = check_submission(UNIT_FORM, posted, access, time_zone=page.time_zone)
-    version = int(posted["version"]) if posted.get("version", "").isdigit() else 0
+    posted, version = await read_post(request)
+    submission = page.check(UNIT_FORM, posted)
     if not submission.valid:
         return await run_in_threadpool(
             _detail,
@@ -317,12 +309,9 @@ async def add_contact(request: Request) -> Response:
     page = _viewer(request, "org.manage")
     if not isinstance(page, PageContext):
         return page
-    form = await request.form()
-    check_csrf(request, form)
     unit_id = int(request.path_params["unit_id"])
-    posted = {name: str(value) for name, value in form.items()}
-    access = field_access(page.actor, "service_unit_contact")
-    submission = check_submission(CONTACT_FORM, posted, access, time_zone=page.time_zone)
+    posted, _ = await read_post(request)
+    submission = page.check(CONTACT_FORM, posted)
     if not submission.valid:
         return await run_in_threadpool(
             _detail,

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,9 +25,10 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.errors import BadUserInput, OpenITSMError
-from openitsm.kernel.forms import sanitise_html
+from openitsm.kernel.forms import Form, Submission, check_submission, sanitise_html
 from openitsm.kernel.identity.routes import CSRF_COOKIE
 from openitsm.web.i18n import LOCALES, pick_locale, translations
 from openitsm.web.menus import MenuItem, MenuSection, visible_menu
@@ -162,6 +163,11 @@ class PageContext:
             )
         )
 
+    def check(self, form: Form, posted: Mapping[str, str], lookups: Any = None) -> Submission:
+        """`posted` checked against `form` under this viewer's field rules and time zone."""
+        access = field_access(self.actor, form.resource)
+        return check_submission(form, posted, access, time_zone=self.time_zone, lookups=lookups)
+
     def respond(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         response = HTMLResponse(self.render(template, **values), status_code=status)
         self.keep_csrf(response)
@@ -217,6 +223,16 @@ def check_csrf(request: Request, form: Any = None) -> None:
             "This form has expired or did not come from this site; reload the page and try again.",
             field="csrf",
         )
+
+
+async def read_post(request: Request) -> tuple[dict[str, str], int]:
+    """A form post checked for this browser's CSRF token: its fields as text, and the
+    version of the record it was edited from (0 when it names none)."""
+    form = await request.form()
+    check_csrf(request, form)
+    posted = {name: str(value) for name, value in form.items()}
+    raw = posted.get("version", "")
+    return posted, int(raw) if raw.isdigit() else 0
 
 
 STATUS = {

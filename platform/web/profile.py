@@ -21,12 +21,11 @@ from openitsm.kernel.forms import (
     FormField,
     FormSection,
     changed,
-    check_submission,
     form_values,
     visible_fields,
 )
 from openitsm.kernel.organisation import service as organisation
-from openitsm.web.pages import TIME_ZONES, PageContext, check_csrf, explained, page_context
+from openitsm.web.pages import TIME_ZONES, PageContext, explained, page_context, read_post
 
 PROFILE = Form(
     "profile",
@@ -142,12 +141,9 @@ async def save_profile(request: Request) -> Response:
     page = page_context(request)
     if not isinstance(page, PageContext):
         return page
-    form = await request.form()
-    check_csrf(request, form)
-    posted = {name: str(value) for name, value in form.items()}
+    posted, version = await read_post(request)
     access = field_access(page.actor, "user")
-    submission = check_submission(PROFILE, posted, access, time_zone=page.time_zone)
-    version = int(posted["version"]) if posted.get("version", "").isdigit() else 0
+    submission = page.check(PROFILE, posted)
     if not submission.valid:
         return _show(page, submission.raw, version, 400, errors=submission.errors)
 
