@@ -8,7 +8,6 @@ one is unreachable, its tests are dropped with one line in the summary, except u
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 
 from openitsm.kernel import Kernel
 from openitsm.kernel.actors import Actor
-from openitsm.kernel.testing import build_kernel
+from openitsm.kernel.testing import build_kernel, scratch_database
 
 POSTGRES_URL = os.environ.get(
     "OPENITSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -99,19 +98,9 @@ def redis_url() -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'openitsm.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    postgres = lambda: request.getfixturevalue("postgres_url")  # noqa: E731
+    with scratch_database(request.param, tmp_path, postgres) as url:
+        yield url
 
 
 @pytest.fixture

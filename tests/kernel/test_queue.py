@@ -29,7 +29,7 @@ from openitsm.kernel.queue import make_huey, queue_reachable
 from openitsm.kernel.queue.models import TaskReceipt
 from openitsm.kernel.queue.tasks import slot_key
 from openitsm.kernel.settings import Settings
-from openitsm.kernel.testing import build_kernel, make_settings
+from openitsm.kernel.testing import build_kernel, make_settings, postgres_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WAIT_SECONDS = 15
@@ -162,22 +162,6 @@ class Site:
         return "\n".join(log.read_text(errors="replace")[-4000:] for log in logs)
 
 
-@contextlib.contextmanager
-def fresh_postgres_schema(base: str) -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a new schema, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 SITES = [
     pytest.param(("sqlite", "sqlite"), id="sqlite-queue-sqlite-db"),
     pytest.param(("redis", "sqlite"), id="redis-queue-sqlite-db", marks=pytest.mark.redis),
@@ -206,7 +190,7 @@ def site(
             database_url = f"sqlite:///{tmp / 'openitsm.db'}"
         else:
             postgres_url = request.getfixturevalue("postgres_url")
-            database_url = stack.enter_context(fresh_postgres_schema(postgres_url))
+            database_url = stack.enter_context(postgres_schema(postgres_url))
         name = unique_queue_name()
         if queue_backend == "sqlite":
             queue_url = f"sqlite:///{tmp / 'queue.db'}"

@@ -7,16 +7,29 @@ Plugin authors use them as the kernel's own tests do::
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import sqlalchemy as sa
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.app import Kernel
 from openitsm.kernel.db.session import count_statements
 from openitsm.kernel.settings import Settings
 
-__all__ = ["build_kernel", "count_statements", "error_codes", "gql", "make_settings"]
+__all__ = [
+    "build_kernel",
+    "count_statements",
+    "error_codes",
+    "gql",
+    "make_settings",
+    "postgres_schema",
+    "scratch_database",
+]
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
@@ -73,3 +86,31 @@ def gql(
 
 def error_codes(result: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in result.get("errors", [])]
+
+
+@contextlib.contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A URL whose search_path is a new, empty PostgreSQL schema, dropped afterwards: a
+    scratch database per test without the rights to create databases."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base_url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str, folder: Path, postgres_url: Callable[[], str]) -> Iterator[str]:
+    """An empty database of `kind` ("sqlite" or "postgresql"): a file in `folder`, or a new
+    schema on the server `postgres_url()` names (asked only when one is needed)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'openitsm.db'}"
+        return
+    with postgres_schema(postgres_url()) as url:
+        yield url

@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import itertools
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from openitsm.kernel.identity import tokens
 from openitsm.kernel.organisation import service
 from openitsm.kernel.organisation.schema import USER_SEARCH_FIELDS
 from openitsm.kernel.references import RecordRef
-from openitsm.kernel.testing import build_kernel, error_codes, gql
+from openitsm.kernel.testing import build_kernel, error_codes, gql, scratch_database
 from openitsm.kernel.testing.tickets import (
     SEARCHED,
     Ticket,
@@ -396,23 +395,10 @@ def build_world(kernel: Kernel) -> World:
     return World(kernel, ids, global_ids, refs, values, base.id)
 
 
-@contextlib.contextmanager
-def database(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'openitsm.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def database(
+    kind: str, tmp: Path, request: pytest.FixtureRequest
+) -> contextlib.AbstractContextManager[str]:
+    return scratch_database(kind, tmp, lambda: request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(

@@ -11,7 +11,6 @@ import base64
 import contextlib
 import datetime as dt
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from openitsm.kernel.audit.models import AuditEvent
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
 from openitsm.kernel.references import RecordRef
-from openitsm.kernel.testing import build_kernel, error_codes, gql
+from openitsm.kernel.testing import build_kernel, error_codes, gql, scratch_database
 from openitsm.kernel.testing.tickets import (
     Ticket,
     TicketPlugin,
@@ -74,23 +73,10 @@ B_VALUES = {
 }
 
 
-@contextlib.contextmanager
-def database(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'openitsm.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def database(
+    kind: str, tmp: Path, request: pytest.FixtureRequest
+) -> contextlib.AbstractContextManager[str]:
+    return scratch_database(kind, tmp, lambda: request.getfixturevalue("postgres_url"))
 
 
 def build(kernel: Kernel) -> Tenants:
