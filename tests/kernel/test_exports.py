@@ -18,7 +18,6 @@ from sqlalchemy import insert, select
 from openitsm.kernel import Kernel
 from openitsm.kernel.access import action_registry
 from openitsm.kernel.access.fields import set_field_rule
-from openitsm.kernel.access.grants import actor_for_user
 from openitsm.kernel.access.scope import set_role_scope
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import count_statements
@@ -27,7 +26,7 @@ from openitsm.kernel.exports import ExportColumn, export_xlsx
 from openitsm.kernel.graphql.connection import SortKey
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
-from openitsm.kernel.testing import build_kernel
+from openitsm.kernel.testing import actor_of, build_kernel
 from openitsm.kernel.testing.tickets import TICKET, Ticket, TicketPlugin, create_tables, drop_tables
 
 SECRET = "needle-in-the-internal-note"
@@ -55,11 +54,6 @@ class Desk:
     other: int
 
 
-def _actor(kernel: Kernel, user_id: int) -> Actor:
-    with kernel.session() as session:
-        return actor_for_user(session, user_id)
-
-
 @pytest.fixture
 def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
     kernel = build_kernel(tmp_path, database_url, plugins={"tickets": TicketPlugin()})
@@ -79,7 +73,7 @@ def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
                 set_field_rule(session, kernel.record_kinds, role.id, "ticket", name, access)
             service.grant_role(session, agent.id, role.id)
             ids = agent.id, admin.id
-        yield Desk(kernel, _actor(kernel, ids[0]), _actor(kernel, ids[1]), it, other)
+        yield Desk(kernel, actor_of(kernel, ids[0]), actor_of(kernel, ids[1]), it, other)
     finally:
         drop_tables(kernel.engine)
         kernel.close()

@@ -22,6 +22,7 @@ from openitsm.kernel.db.session import count_statements
 from openitsm.kernel.settings import Settings
 
 __all__ = [
+    "actor_of",
     "build_kernel",
     "count_statements",
     "error_codes",
@@ -114,3 +115,11 @@ def scratch_database(kind: str, folder: Path, postgres_url: Callable[[], str]) -
         return
     with postgres_schema(postgres_url()) as url:
         yield url
+
+
+def actor_of(kernel: Kernel, user_id: int) -> Actor:
+    """The user as an actor with their current grants, read in a session of its own."""
+    from openitsm.kernel.access.grants import actor_for_user
+
+    with kernel.session() as session:
+        return actor_for_user(session, user_id)

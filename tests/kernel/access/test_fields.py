@@ -18,7 +18,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from openitsm.kernel import Kernel
 from openitsm.kernel.access import action_registry
 from openitsm.kernel.access.fields import field_access, merge, set_field_rule
-from openitsm.kernel.access.grants import actor_for_user
 from openitsm.kernel.access.scope import set_role_scope
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.audit.models import AuditEvent
@@ -33,7 +32,7 @@ from openitsm.kernel.identity import service as identity
 from openitsm.kernel.organisation import service
 from openitsm.kernel.organisation.models import Role
 from openitsm.kernel.references import RecordKind, RecordRef
-from openitsm.kernel.testing import build_kernel, error_codes, gql
+from openitsm.kernel.testing import actor_of, build_kernel, error_codes, gql
 from openitsm.kernel.testing.tickets import Ticket, TicketPlugin, create_tables, drop_tables
 
 TICKETS = "query($f: TicketFilter, $o: TicketOrder) { tickets(filter: $f, orderBy: $o) { nodes { title } } }"
@@ -50,11 +49,6 @@ class Desk:
     admin: Actor
     role_id: int
     ticket_id: int
-
-
-def _actor(kernel: Kernel, user_id: int) -> Actor:
-    with kernel.session() as session:
-        return actor_for_user(session, user_id)
 
 
 @pytest.fixture
@@ -77,7 +71,7 @@ def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
             session.add(ticket)
             session.flush()
             ids = agent.id, admin.id, role.id, ticket.id
-        yield Desk(kernel, _actor(kernel, ids[0]), _actor(kernel, ids[1]), ids[2], ids[3])
+        yield Desk(kernel, actor_of(kernel, ids[0]), actor_of(kernel, ids[1]), ids[2], ids[3])
     finally:
         drop_tables(kernel.engine)
         kernel.close()
@@ -189,7 +183,7 @@ def test_filtering_or_sorting_by_a_hidden_field_is_refused(desk: Desk) -> None:
     with desk.kernel.session() as session:
         role_id = desk.role_id
         set_field_rule(session, kernel.record_kinds, role_id, "ticket", "cost", "hidden")
-    hidden_cost = _actor(kernel, agent.user_id)  # type: ignore[arg-type]
+    hidden_cost = actor_of(kernel, agent.user_id)  # type: ignore[arg-type]
     for variables in ({"o": "COST"}, {"f": {"costAtLeast": 100}}):
         assert error_codes(gql(kernel, TICKETS, variables, actor=hidden_cost)) == ["FORBIDDEN"]
 
@@ -235,7 +229,7 @@ def test_a_reference_titled_by_a_hidden_field_shows_only_its_id(desk: Desk) -> N
     with desk.kernel.session() as session:
         assert kinds.describe(session, [ref], desk.agent)[ref].title == "Printer jam"
         set_field_rule(session, kinds, desk.role_id, "ticket", "title", "hidden")
-    hidden_title = _actor(desk.kernel, desk.agent.user_id)  # type: ignore[arg-type]
+    hidden_title = actor_of(desk.kernel, desk.agent.user_id)  # type: ignore[arg-type]
     with desk.kernel.session() as session:
         summary = kinds.describe(session, [ref], hidden_title)[ref]
     assert (summary.title, summary.status) == (f"#{desk.ticket_id}", None)
@@ -306,7 +300,7 @@ def test_rules_cost_no_statement_per_row_or_rule(desk: Desk) -> None:
         session.add_all(Ticket(title=f"t{i}", related_id=desk.ticket_id) for i in range(40))
         for field in ("priority", "urgency", "impact", "category", "channel", "location"):
             set_field_rule(session, kernel.record_kinds, desk.role_id, "ticket", field, "hidden")
-    many = statements(_actor(kernel, desk.agent.user_id))  # type: ignore[arg-type]
+    many = statements(actor_of(kernel, desk.agent.user_id))  # type: ignore[arg-type]
     assert few == many
 
 
@@ -325,7 +319,7 @@ def test_user_fields_follow_the_rules_in_search_filters_and_writes(desk: Desk) -
             set_field_rule(session, kernel.record_kinds, role.id, "user", field, access)
         service.grant_role(session, clerk.id, role.id)
         service.update_user(session, desk.agent.user_id, 1, {"phone": "+86 555 0100"})  # type: ignore[arg-type]
-    actor = _actor(kernel, clerk.id)
+    actor = actor_of(kernel, clerk.id)
     users = "query($f: UserFilter) { users(filter: $f) { nodes { login } } }"
     assert gql(kernel, users, {"f": {"search": "555 0100"}}, actor=actor)["data"] == {
         "users": {"nodes": []}
@@ -408,7 +402,7 @@ def test_dictionary_items_and_roles_refuse_read_only_writes(desk: Desk) -> None:
             set_field_rule(session, kernel.record_kinds, desk.role_id, resource, field, "read_only")
         item = session.scalars(select(DictionaryItem).limit(1)).one()
         item_id, version = item.id, item.version
-    agent = _actor(kernel, desk.agent.user_id)  # type: ignore[arg-type]
+    agent = actor_of(kernel, desk.agent.user_id)  # type: ignore[arg-type]
     with kernel.session() as session:
         session.info["actor"] = agent
         with pytest.raises(Forbidden):
@@ -434,7 +428,9 @@ def test_lists_never_order_by_a_hidden_field(desk: Desk) -> None:
         service.grant_role(session, clerk.id, role.id)
     query = "{ roles { id } }"
     by_code = [r["id"] for r in gql(kernel, query, actor=desk.admin)["data"]["roles"]]
-    hidden = [r["id"] for r in gql(kernel, query, actor=_actor(kernel, clerk.id))["data"]["roles"]]
+    hidden = [
+        r["id"] for r in gql(kernel, query, actor=actor_of(kernel, clerk.id))["data"]["roles"]
+    ]
     assert sorted(by_code) == sorted(hidden) and by_code != hidden
     with kernel.session() as session:
         in_id_order = [r.id for r in session.scalars(select(Role).order_by(Role.id))]
