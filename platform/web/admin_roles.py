@@ -301,14 +301,6 @@ async def save_scopes(request: Request) -> Response:
     require(page.actor, MANAGE)
     role_id = _role_id(request)
     changes = _changes(form, "scope-")
-    scoped = {name for name, _ in _scoped_resources(page)}
-    for resource in changes:
-        if resource not in scoped:
-            raise BadUserInput(
-                f"'{resource}' has no data scope; scoped resources: "
-                f"{', '.join(sorted(scoped)) or 'none'}.",
-                field="resource",
-            )
 
     def save() -> None:
         with page.kernel.unit_of_work(actor=page.actor) as session:

@@ -114,11 +114,22 @@ def get_visible(session: Session, kind: RecordKind, record_id: int) -> Any:
 
 
 def set_role_scope(session: Session, role_id: int, resource: str, scope: str | None) -> None:
-    """Grant `scope` on `resource` to a role, replacing its previous one; None revokes it."""
+    """Grant `scope` on `resource` to a role, replacing its previous one; None revokes it.
+
+    Only resources that declare scope columns take a scope; any other is refused."""
     from openitsm.kernel.access import grants
     from openitsm.kernel.access.fields import check_write
 
     check_write(session, "role", ["scopes"])
+    kernel = session.info.get("kernel")
+    if kernel is not None:
+        kinds = kernel.record_kinds
+        if resource not in kinds or kinds.kinds[resource].scope is None:
+            scoped = sorted(name for name, kind in kinds.kinds.items() if kind.scope is not None)
+            raise BadUserInput(
+                f"'{resource}' has no data scope; scoped resources: {', '.join(scoped) or 'none'}.",
+                field="resource",
+            )
     if scope is not None and scope not in SCOPES:
         raise BadUserInput(
             f"Unknown data scope {scope!r}; choose one of {', '.join(SCOPES)}.", field="scope"

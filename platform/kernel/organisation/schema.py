@@ -16,7 +16,6 @@ from openitsm.kernel.access import action_registry, require
 from openitsm.kernel.access.fields import field_access, set_field_rule
 from openitsm.kernel.access.models import FieldRule, RoleScope
 from openitsm.kernel.access.scope import set_role_scope
-from openitsm.kernel.errors import BadUserInput
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import (
@@ -731,13 +730,6 @@ class OrganisationMutation:
         scope: DataScope | None = None,
     ) -> RolePayload:
         session = _manage(info, "role.manage")
-        kinds = info.context.kernel.record_kinds
-        if resource not in kinds or kinds.kinds[resource].scope is None:
-            scoped = sorted(name for name, kind in kinds.kinds.items() if kind.scope is not None)
-            raise BadUserInput(
-                f"'{resource}' has no data scope; scoped resources: {', '.join(scoped) or 'none'}.",
-                field="resource",
-            )
         role_id = decode_id(role, RoleType, "role")
         found = service.get_role(session, role_id, "role")
         set_role_scope(session, role_id, resource, scope.value if scope else None)

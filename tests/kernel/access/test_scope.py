@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from openitsm.kernel import Kernel
 from openitsm.kernel.access import action_registry
 from openitsm.kernel.access.grants import actor_for_user, load_grants
+from openitsm.kernel.access.models import RoleScope
 from openitsm.kernel.access.scope import scope_filter, set_role_scope, visible
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import count_statements
@@ -149,7 +150,11 @@ def test_two_roles_see_the_union_of_their_rows(scoped: tuple[Kernel, World]) -> 
 def test_a_scope_on_another_resource_grants_nothing_here(scoped: tuple[Kernel, World]) -> None:
     kernel, world = scoped
     with kernel.session() as session:
-        grant(kernel, session, world.users["ann"], "elsewhere", {"change": "all"})
+        # A scope kept from a module no longer enabled: written as it was stored then.
+        grant(kernel, session, world.users["ann"], "elsewhere", {})
+        role = service.role_by_code(session, "elsewhere")
+        session.add(RoleScope(role_id=role.id, resource="change", scope="all"))
+        session.flush()
         actor = actor_for_user(session, world.users["ann"])
         assert actor.scopes == {("change", "all")}
         assert seen(session, actor) == set()
@@ -292,6 +297,9 @@ def test_an_unknown_scope_is_refused(scoped: tuple[Kernel, World]) -> None:
         role = service.role_by_code(session, "supervisor")
         with pytest.raises(BadUserInput, match="Unknown data scope 'everything'"):
             set_role_scope(session, role.id, "ticket", "everything")
+        for resource in ("user", "no_such_kind"):
+            with pytest.raises(BadUserInput, match=f"'{resource}' has no data scope; scoped"):
+                set_role_scope(session, role.id, resource, "all")
 
 
 def test_a_token_keeps_only_the_scopes_of_its_roles(scoped: tuple[Kernel, World]) -> None:
