@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openitsm.kernel.access.fields import FieldAccess, field_access
-from openitsm.kernel.audit.models import AuditChange, AuditEvent
+from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import Conflict
 from openitsm.kernel.forms import (
@@ -26,6 +23,7 @@ from openitsm.kernel.forms import (
 )
 from openitsm.kernel.organisation import service as organisation
 from openitsm.web.pages import TIME_ZONES, PageContext, explained, page_context, read_post
+from openitsm.web.timeline import Entry, timeline_entries
 
 PROFILE = Form(
     "profile",
@@ -69,41 +67,15 @@ PROFILE = Form(
 )
 
 
-@dataclass(frozen=True)
-class ShownChange:
-    label: str
-    value: Any
-
-
-def _since(page: PageContext, user_id: int, opened_at: str, access: FieldAccess) -> list[Any]:
-    """What others changed on the record after the form was opened, as the viewer may see it."""
+def _since(page: PageContext, user_id: int, opened_at: str) -> list[Entry]:
+    """What others changed on the profile after the form was opened, as the viewer may see it."""
     try:
         since = dt.datetime.fromisoformat(opened_at)
     except ValueError:
         since = utcnow() - dt.timedelta(hours=1)
     labels = {f.name: f.label(page.locale) for f in PROFILE.fields}
-    with page.kernel.session() as session:
-        events = list(
-            session.scalars(
-                select(AuditEvent)
-                .where(
-                    AuditEvent.record_kind == "user",
-                    AuditEvent.record_id == user_id,
-                    AuditEvent.action == "update",
-                    AuditEvent.at > since,
-                )
-                .order_by(AuditEvent.id)
-            )
-        )
-        changes = session.scalars(
-            select(AuditChange).where(AuditChange.event_id.in_([e.id for e in events]))
-        ).all()
-    by_event: dict[int, list[ShownChange]] = {}
-    for change in changes:
-        if access.readable(change.field):
-            shown = ShownChange(labels.get(change.field, change.field), change.new_value)
-            by_event.setdefault(change.event_id, []).append(shown)
-    return [(event, by_event.get(event.id, [])) for event in events if event.id in by_event]
+    entries = timeline_entries(page, "user", user_id, labels, since=since)
+    return [e for e in reversed(entries) if e.event.action == "update" and e.changes]
 
 
 def _show(
@@ -142,7 +114,6 @@ async def save_profile(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     posted, version = await read_post(request)
-    access = field_access(page.actor, "user")
     submission = page.check(PROFILE, posted)
     if not submission.valid:
         return _show(page, submission.raw, version, 400, errors=submission.errors)
@@ -158,7 +129,7 @@ async def save_profile(request: Request) -> Response:
         with page.kernel.session() as session:
             current = organisation.get_user(session, page.actor.user_id).version  # type: ignore[arg-type]
         conflict = await run_in_threadpool(
-            _since, page, page.actor.user_id, posted.get("opened_at", ""), access
+            _since, page, page.actor.user_id, posted.get("opened_at", "")
         )
         return _show(page, submission.raw, current, 409, conflict=conflict)
     return RedirectResponse("/profile?saved=1", status_code=303)

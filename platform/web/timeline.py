@@ -8,6 +8,7 @@ per kind for the whole timeline.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,21 @@ def record_timeline(
 ) -> Markup:
     """The record's timeline as HTML. `labels` names fields for the reader; `links` maps
     link fields to the record kind their ids point at (`{"department_id": "department"}`)."""
+    return page.render(
+        "timeline.html", entries=timeline_entries(page, kind, record_id, labels, links)
+    )
+
+
+def timeline_entries(
+    page: PageContext,
+    kind: str,
+    record_id: int,
+    labels: Mapping[str, str] | None = None,
+    links: Mapping[str, str] | None = None,
+    since: dt.datetime | None = None,
+) -> list[Entry]:
+    """The entries of a record's timeline, newest first; only those after `since` if given
+    (what others changed while a form was open)."""
     labels, links = labels or {}, links or {}
     kinds = page.kernel.record_kinds
     hidden = field_access(page.actor, kind).hidden
@@ -55,6 +71,8 @@ def record_timeline(
             AuditEvent.record_kind == kind, AuditEvent.record_id == record_id
         )
         statement = readable_events(statement, page.actor, kinds, kind)
+        if since is not None:
+            statement = statement.where(AuditEvent.at > since)
         events = list(
             session.scalars(statement.order_by(AuditEvent.id.desc()).limit(TIMELINE_LENGTH))
         )
@@ -81,8 +99,7 @@ def record_timeline(
             old = _named(names, links[row.field], old)
             new = _named(names, links[row.field], new)
         by_event.setdefault(row.event_id, []).append(Change(row.field, label, old, new))
-    entries = [Entry(event, by_event.get(event.id, [])) for event in events]
-    return page.render("timeline.html", entries=entries)
+    return [Entry(event, by_event.get(event.id, [])) for event in events]
 
 
 def _named(names: Mapping[RecordRef, Any], kind: str, value: Any) -> Any:

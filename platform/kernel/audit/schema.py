@@ -85,7 +85,7 @@ class AuditEventType(ModelNode):
         rows = await children_loader(
             info.context, AuditChange, "event_id", order_by=(AuditChange.id,)
         ).load(root.id)
-        hidden = field_access(info.context.actor, root.record_kind).hidden
+        hidden = info.context.hidden(root.record_kind)
         return [
             FieldChange(field=r.field, old_value=r.old_value, new_value=r.new_value)
             for r in rows

@@ -45,10 +45,8 @@ def by_id_loader(context: Context, model: type[Any]) -> Any:
 
 
 def _hidden_of(context: Context, model: type[Any]) -> frozenset[str]:
-    from openitsm.kernel.access.fields import field_access
-
     kind = context.kernel.record_kinds.by_model.get(model)
-    return field_access(context.actor, kind.name).hidden if kind is not None else frozenset()
+    return context.hidden(kind.name) if kind is not None else frozenset()
 
 
 def readable_order(context: Context, model: type[Any], order_by: Iterable[Any]) -> tuple[Any, ...]:
