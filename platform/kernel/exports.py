@@ -32,13 +32,10 @@ import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import xlsxwriter
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
-from xlsxwriter.format import Format
-from xlsxwriter.worksheet import Worksheet
 
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
@@ -47,6 +44,10 @@ from openitsm.kernel.errors import BadUserInput, Forbidden
 from openitsm.kernel.graphql.connection import SortKey, keyset_order, rows_after
 from openitsm.kernel.labels import pick_label
 from openitsm.kernel.references import RecordKind
+
+if TYPE_CHECKING:
+    from xlsxwriter.format import Format
+    from xlsxwriter.worksheet import Worksheet
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ColumnKind = Literal["text", "number", "money", "date", "datetime", "bool"]
@@ -245,6 +246,8 @@ def _write(
     zone: zoneinfo.ZoneInfo,
     title: str,
 ) -> None:
+    import xlsxwriter  # only when a file is written: web processes start without it
+
     workbook = xlsxwriter.Workbook(
         path,
         {
@@ -291,7 +294,7 @@ def _write(
 
 # A writer puts one non-None value in a cell and returns the text it shows (for the width of
 # the first chunk's columns) or "" when the width is fixed.
-Writer = Callable[[Worksheet, int, int, Any], str]
+Writer = Callable[["Worksheet", int, int, Any], str]
 
 
 def _writer(kind: ColumnKind, formats: Mapping[str, Format], zone: zoneinfo.ZoneInfo) -> Writer:
