@@ -33,6 +33,7 @@ def build_site(root: Path, rows: int) -> tuple[Any, str]:
     from sqlalchemy import insert
 
     from openitsm.kernel.access import action_registry
+    from openitsm.kernel.collation import stored_sort_key
     from openitsm.kernel.identity import service as identity
     from openitsm.kernel.identity.models import User
     from openitsm.kernel.organisation import service
@@ -63,6 +64,7 @@ def build_site(root: Path, rows: int) -> tuple[Any, str]:
                     {
                         "login": f"user{n:07}",
                         "name": f"Person {(n * 7919) % rows:07}",
+                        "sort_name": stored_sort_key(f"Person {(n * 7919) % rows:07}"),
                         "email": f"user{n}@example.test",
                         "employee_id": f"E{n:07}",
                         "phone": f"+86 10 {n:08}",

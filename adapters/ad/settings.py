@@ -36,7 +36,9 @@ class Settings(PluginSettings):
         "(a DC reached by address, e.g. dc1.example.com).",
     )
     bind_dn: str | None = Field(default=None, description="Service account for searches.")
-    bind_password: SecretStr | None = Field(default=None, description="From the environment.")
+    bind_password: SecretStr | None = Field(
+        default=None, description="From the environment, or set on the site page (write-only)."
+    )
     base_dn: str = Field(default="", description="Where users, groups and OUs are searched.")
     user_filter: str = "(objectClass=inetOrgPerson)"
     group_filter: str = "(|(objectClass=groupOfNames)(objectClass=group))"

@@ -35,6 +35,7 @@ from openitsm.kernel.http import SecurityHeaders
 from openitsm.kernel.plugins import PluginSet, load_plugins
 from openitsm.kernel.references import RecordKinds
 from openitsm.kernel.settings import Settings, load_settings
+from openitsm.kernel.sitesettings.store import read_site_values
 
 if TYPE_CHECKING:
     import huey as huey_module
@@ -65,14 +66,20 @@ class Kernel:
         global _current
         started = time.perf_counter()
         self.settings = settings or load_settings()
-        self.plugins: PluginSet = load_plugins(self.settings, extra_plugins)
-        self.hook = self.plugins.hook
-        self.model_owners = self._collect_models()
         self.engine: Engine = create_engine_for(
             self.settings.database_url,
             echo=self.settings.database.echo,
             pool_size=self.settings.database.pool_size,
         )
+        # Modules and settings chosen on /admin/site, read before plugins are loaded.
+        try:
+            self.site_values = read_site_values(self.engine, self.settings)
+            self.plugins: PluginSet = load_plugins(self.settings, extra_plugins, self.site_values)
+        except ConfigurationError:
+            self.engine.dispose()
+            raise
+        self.hook = self.plugins.hook
+        self.model_owners = self._collect_models()
         self.unit_of_work = UnitOfWork(self.engine, info={"kernel": self})
         self.record_kinds = RecordKinds.collect(self.plugins)
         _current = self

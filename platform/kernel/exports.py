@@ -40,6 +40,8 @@ from sqlalchemy.orm import Session
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.actors import Actor
+from openitsm.kernel.customfields.service import resource_fields
+from openitsm.kernel.customfields.values import is_custom
 from openitsm.kernel.errors import BadUserInput, Forbidden
 from openitsm.kernel.graphql.connection import SortKey, keyset_order, rows_after
 from openitsm.kernel.labels import pick_label
@@ -87,7 +89,10 @@ class ExportColumn:
 
 
 def shown_columns(
-    kind: RecordKind, columns: Sequence[ExportColumn], actor: Actor
+    kind: RecordKind,
+    columns: Sequence[ExportColumn],
+    actor: Actor,
+    fields: frozenset[str] | None = None,
 ) -> list[ExportColumn]:
     """The columns the actor may see, after refusing unknown fields and column kinds.
 
@@ -96,7 +101,7 @@ def shown_columns(
     """
     if not columns:
         raise BadUserInput("An export needs at least one column.", field="columns")
-    known = kind.fields | {"id"}
+    known = (kind.fields if fields is None else fields) | {"id"}
     for column in columns:
         if column.field not in known:
             raise BadUserInput(
@@ -132,6 +137,7 @@ def export_xlsx(
     chunk_rows: int = CHUNK_ROWS,
     chunk_bytes: int = CHUNK_BYTES,
     temp_dir: str | Path | None = None,
+    on_chunk: Callable[[Sequence[Any]], None] | None = None,
 ) -> Iterator[bytes]:
     """The xlsx file of `statement`'s rows visible to `actor`, as a stream of byte blocks.
 
@@ -145,7 +151,10 @@ def export_xlsx(
     """
     locale = locale or actor.locale or "en"
     record_kind = _known_kind(session, kind)
-    shown = shown_columns(record_kind, columns, actor)
+    # Custom field names are read from the database only when a column asks for one.
+    asks_custom = any(is_custom(column.field) for column in columns)
+    fields = resource_fields(session, record_kind) if asks_custom else record_kind.fields
+    shown = shown_columns(record_kind, columns, actor, fields)
     zone = _zone(time_zone or actor.time_zone or "UTC")
     descriptions = statement.column_descriptions
     if len(descriptions) != 1 or descriptions[0].get("entity") is not record_kind.model:
@@ -158,6 +167,8 @@ def export_xlsx(
     title = _sheet_title(sheet_title or record_kind.label(locale))
     keys = [*order, SortKey(record_kind.model.id, nullable=False)]
     rows = _chunked_rows(session, scoped, keys, chunk_rows)
+    if on_chunk is not None:
+        rows = _announced(rows, on_chunk)
     headers = [column.header(locale) for column in shown]
     return _stream(rows, shown, headers, zone, title, chunk_bytes, temp_dir)
 
@@ -213,6 +224,15 @@ def _chunked_rows(
         if len(chunk) < size:
             return
         last = [getattr(chunk[-1], key.name) for key in keys]
+
+
+def _announced(
+    chunks: Iterator[Sequence[Any]], on_chunk: Callable[[Sequence[Any]], None]
+) -> Iterator[Sequence[Any]]:
+    """Each chunk, after `on_chunk` has seen it (to load names its rows point at, say)."""
+    for chunk in chunks:
+        on_chunk(chunk)
+        yield chunk
 
 
 def _stream(

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import nh3
 
 from openitsm.kernel.access.fields import FieldAccess
+from openitsm.kernel.customfields import values as custom_values
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.labels import pick_label
 
@@ -40,6 +41,7 @@ FIELD_TYPES = (
     "user",
     "department",
     "reference",
+    "attachments",
 )
 # Tags and attributes rich text may keep; everything else (scripts, handlers, styles) goes.
 RICH_TEXT_TAGS = {
@@ -47,6 +49,11 @@ RICH_TEXT_TAGS = {
     "pre", "h2", "h3", "h4", "a", "img", "table", "thead", "tbody", "tr", "th", "td", "hr",
 }  # fmt: skip
 RICH_TEXT_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}}
+# Images in rich text are this site's attachments only: an outside image would tell its
+# server who read the record and when (and the content security policy blocks it anyway).
+RICH_TEXT_IMAGE = re.compile(r"^/attachments/([0-9]+)$")
+MAX_ATTACHMENTS = 100  # files in one attachments field
+LOOKED_UP = ("dictionary", "user", "department", "reference", "attachments")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEFAULT_TEXT_LENGTH = 200
 
@@ -161,7 +168,21 @@ def sanitise_html(html: str) -> str:
         attributes=RICH_TEXT_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
+        attribute_filter=_only_attachment_images,
     )
+
+
+def _only_attachment_images(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src" and not RICH_TEXT_IMAGE.match(value.strip()):
+        return None
+    return value
+
+
+def image_attachment_ids(html: str | None) -> list[int]:
+    """The attachment ids of the images in (sanitised) rich text, in order, once each, so
+    the page saving it can attach the pending ones to the record."""
+    found = re.findall(r'<img[^>]*\ssrc="/attachments/([0-9]+)"', html or "")
+    return list(dict.fromkeys(int(number) for number in found))
 
 
 def check_submission(
@@ -176,7 +197,10 @@ def check_submission(
 
     `posted` holds the submitted strings by field name (other keys, such as the CSRF token,
     are ignored). `lookups` checks values that need the database, by type (`dictionary`,
-    `user`, `department`, `reference`): a callable `(field, value) -> bool`.
+    `user`, `department`, `reference`, `attachments`): a callable `(field, value) -> bool`.
+    An `attachments` field posts attachment ids separated by commas and gives a tuple of
+    ints (empty when none); its lookup decides which ids the viewer may use
+    (`openitsm.kernel.attachments.service.attachment_lookup`).
     """
     fields = {f.name: f for f in form.fields}
     forged = sorted(name for name in posted if name in fields and not access.writable(name))
@@ -200,8 +224,8 @@ def check_submission(
             if spec.required:
                 errors[name] = FieldError("required")
                 continue
-            value = False if spec.type == "bool" else None
-        elif spec.type in ("dictionary", "user", "department", "reference") and lookups:
+            value = {"bool": False, "attachments": ()}.get(spec.type)
+        elif spec.type in LOOKED_UP and lookups:
             check = lookups.get(spec.type)
             if check is not None and not check(spec, value):
                 errors[name] = FieldError("unknown_" + spec.type)
@@ -220,6 +244,8 @@ def _parse(spec: FormField, text: str, zone: ZoneInfo) -> Any:
     kind = spec.type
     if kind == "bool":
         return text.lower() in ("on", "true", "1", "yes")
+    if kind == "attachments":
+        return _attachment_ids(text)
     text = text.strip() if kind != "textarea" else text.rstrip()
     if not text:
         return None
@@ -260,6 +286,15 @@ def _parse(spec: FormField, text: str, zone: ZoneInfo) -> Any:
     return text  # reference: "kind:id", checked by its lookup
 
 
+def _attachment_ids(text: str) -> tuple[int, ...] | None:
+    parts = [part for part in re.split(r"[\s,]+", text) if part]
+    if not all(part.isdigit() for part in parts):
+        raise _Invalid("unknown_attachments")
+    if len(parts) > MAX_ATTACHMENTS:
+        raise _Invalid("too_many_files", max=MAX_ATTACHMENTS)
+    return tuple(dict.fromkeys(int(part) for part in parts)) or None
+
+
 def _number(spec: FormField, text: str) -> int | decimal.Decimal:
     cleaned = text.replace(",", "").replace("，", "").replace(" ", "")
     try:
@@ -294,11 +329,24 @@ def visible_fields(form: Form, access: FieldAccess) -> list[tuple[FormSection, l
 
 
 def form_values(form: Form, record: Any, access: FieldAccess) -> dict[str, Any]:
-    """A record's current values for the form's readable fields."""
-    return {f.name: getattr(record, f.name, None) for f in form.fields if access.readable(f.name)}
+    """A record's current values for the form's readable fields (custom ones typed)."""
+    return {f.name: _current(record, f) for f in form.fields if access.readable(f.name)}
+
+
+def _current(record: Any, spec: FormField) -> Any:
+    if custom_values.is_custom(spec.name):
+        return custom_values.read(record, spec.name, spec.type)
+    return getattr(record, spec.name, None)
 
 
 def changed(values: Mapping[str, Any], record: Any) -> dict[str, Any]:
     """The submitted values that differ from the record's, so unchanged fields (even
     read-only for someone else) are not written."""
-    return {name: value for name, value in values.items() if getattr(record, name, None) != value}
+    kept = getattr(record, "custom_fields", None) or {}
+
+    def differs(name: str, value: Any) -> bool:
+        if custom_values.is_custom(name):
+            return kept.get(name) != custom_values.stored(value)
+        return getattr(record, name, None) != value
+
+    return {name: value for name, value in values.items() if differs(name, value)}

@@ -9,8 +9,9 @@ arguments without breaking plugins. `docs/plugin-hooks.md` has a heading per hoo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.identity.routes import SignInOption
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
-    from openitsm.kernel.references import RecordKind
+    from openitsm.kernel.references import RecordKind, RecordRef
     from openitsm.web.menus import MenuItem
     from openitsm.web.widgets import Widget
 
@@ -215,6 +216,75 @@ def authenticate_credentials(
     for unknown logins and wrong passwords, so local accounts (administrators) still sign in;
     answer `CredentialsCheck(unavailable=True)` quickly when the directory cannot be reached.
     The first non-None answer wins (`firstresult`).
+    """
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A notice for the workbench's announcement ticker.
+
+    `level` is `info`, `warning` or `critical` (the ticker marks the last two); `url` opens
+    the whole notice; `published_at` (UTC) orders the ticker, newest first.
+    """
+
+    title: str
+    url: str | None = None
+    level: str = "info"
+    published_at: dt.datetime | None = None
+
+
+@hookspec
+def workbench_announcements(
+    kernel: Kernel, actor: Actor, session: Session
+) -> Iterable[Announcement]:
+    """Return the announcements `actor` should see now (`Announcement`s), or nothing.
+
+    Called each time a workbench is drawn, inside one read-only `session` shared by every
+    plugin: answer with one query, narrowed to what the actor may see. The ticker shows the
+    answers of all plugins together, newest first; it is left out when there are none.
+    """
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One entry of a record's timeline, next to its history: a comment, a process step.
+
+    `kind` says how the page draws it (`comment`, `step`, or a plugin's own kind, drawn
+    plainly); `at` (UTC) orders it among the others, newest first. `body` is HTML that is
+    already safe to show (sanitised or escaped by the plugin); `url` links to the entry or
+    the thing it is about. `icon` and `tone` (`info`, `success`, `warning`, `danger`) style
+    it; `data` carries what its kind's drawing needs (a comment's id and version).
+    """
+
+    at: dt.datetime
+    kind: str
+    actor_label: str = ""
+    title: str = ""
+    body: str = ""
+    url: str | None = None
+    icon: str | None = None
+    tone: str = "info"
+    key: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@hookspec
+def record_timeline_entries(
+    kernel: Kernel,
+    session: Session,
+    actor: Actor,
+    ref: RecordRef,
+    before: dt.datetime | None,
+    limit: int,
+) -> Iterable[TimelineEntry]:
+    """Return this plugin's entries of the record `ref`'s timeline (`TimelineEntry`s): the
+    newest `limit` of those older than `before` (all when None), newest first.
+
+    Called each time a record page draws its timeline, inside one read-only `session`
+    shared by every plugin: answer with a constant number of queries (never one per entry),
+    and only with what `actor` may see; return nothing for a record the actor cannot see
+    (`kernel.record_kinds.exists(session, ref, actor)`). The page merges the answers with
+    the record's history, newest first.
     """
 
 

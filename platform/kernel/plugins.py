@@ -34,6 +34,7 @@ from openitsm.kernel.settings import (
     unclaimed_plugin_settings,
     validate_plugin_settings,
 )
+from openitsm.kernel.sitesettings.store import SiteValues, chosen_modules, merged_values
 
 ENTRY_POINT_GROUP = "openitsm.plugins"
 PROJECT_NAME = "openitsm"
@@ -46,6 +47,9 @@ KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.attachments.plugin",
     "openitsm.kernel.identity.plugin",
     "openitsm.kernel.organisation.plugin",
+    "openitsm.kernel.customfields.plugin",
+    "openitsm.kernel.comments.plugin",
+    "openitsm.kernel.sitesettings.plugin",
     "openitsm.kernel.queue.plugin",
     "openitsm.web.plugin",
 )
@@ -129,10 +133,12 @@ def installed_entry_points() -> dict[str, metadata.EntryPoint]:
 def load_plugins(
     settings: Settings,
     extra: dict[str, ModuleType | object] | None = None,
+    site: SiteValues | None = None,
 ) -> PluginSet:
     """Register the kernel plugins and the enabled installed ones, or explain what is wrong.
 
-    `extra` maps names to plugin objects registered as if installed (tests, embedding).
+    `extra` maps names to plugin objects registered as if installed (tests, embedding);
+    `site` holds the modules and settings chosen on /admin/site, below the file's.
     """
     pm = new_plugin_manager()
     pm.hook.add_hookspecs.call_historic(kwargs={"plugin_manager": pm})
@@ -155,7 +161,8 @@ def load_plugins(
             f"plugin names starting with 'kernel' are reserved for the kernel: {reserved}; "
             "rename the plugin's entry point"
         )
-    wanted = list(candidates) if settings.modules is None else list(settings.modules)
+    modules = chosen_modules(settings, site, candidates)
+    wanted = list(candidates) if modules is None else list(modules)
     _check_wanted(wanted, candidates)
 
     discovered = [_describe(name, candidates[name], name in wanted) for name in sorted(candidates)]
@@ -166,7 +173,7 @@ def load_plugins(
     for info in discovered:
         found.plugins.setdefault(info.name, info)
 
-    _bind_settings(found, settings)
+    _bind_settings(found, settings, site)
     for info in found.enabled():
         if not info.name.startswith("kernel."):
             _register(pm, info)
@@ -279,7 +286,7 @@ def _dependency_order(
     return ordered
 
 
-def _bind_settings(found: PluginSet, settings: Settings) -> None:
+def _bind_settings(found: PluginSet, settings: Settings, site: SiteValues | None) -> None:
     declared: dict[str, list[str]] = {}
     for info in found.enabled():
         if info.name.startswith("kernel."):
@@ -293,9 +300,8 @@ def _bind_settings(found: PluginSet, settings: Settings) -> None:
                 f"plugin '{info.name}': its Settings must subclass openitsm.kernel.PluginSettings"
             )
         declared[info.name] = list(model.model_fields)  # type: ignore[attr-defined]
-        info.settings = validate_plugin_settings(
-            info.name, model, plugin_values(settings, info.name, model), settings.source
-        )
+        values = merged_values(plugin_values(settings, info.name, model), site, info.name, model)
+        info.settings = validate_plugin_settings(info.name, model, values, settings.source)
     disabled = [info.name for info in found.plugins.values() if not info.enabled]
     problems = unclaimed_plugin_settings(settings, declared, disabled)
     if problems:

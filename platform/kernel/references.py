@@ -65,6 +65,12 @@ class RecordKind:
     reader for whom one of them is hidden sees the reference as a bare `#id`. `link_rows`
     maps the audit kind of link rows to the field they make up (`{"user_role": "roles"}`),
     so their history is hidden with the field.
+
+    Search (`openitsm.kernel.search`): `searched` names the text fields a search looks in,
+    `search_number` a field (or `id`) an exact match of which ranks first, `search_order` how
+    the other hits are ordered (`"-opened_at"` for newest first; by id, newest first, when
+    empty), `search_action` the action a searcher needs (the one its list asks for), and
+    `list_url` a template such as `/incidents?q={q}` for "more in the list".
     """
 
     name: str
@@ -76,10 +82,25 @@ class RecordKind:
     extra_fields: tuple[str, ...] = ()
     shows: tuple[str, ...] = ()
     link_rows: Mapping[str, str] = field(default_factory=dict)
+    searched: tuple[str, ...] = ()
+    search_number: str | None = None
+    search_order: tuple[str, ...] = ()
+    search_action: str | None = None
+    list_url: str | None = None
+
+    @property
+    def searchable(self) -> bool:
+        return bool(self.searched or self.search_number)
 
     @cached_property
     def fields(self) -> frozenset[str]:
-        columns = (attribute.key for attribute in inspect(self.model).column_attrs)
+        columns = (
+            attribute.key
+            for attribute in inspect(self.model).column_attrs
+            # each custom field is a field of its own; a derived column is no field at all
+            if not attribute.columns[0].info.get("custom_fields")
+            and not attribute.columns[0].info.get("derived")
+        )
         return frozenset((*columns, *self.extra_fields)) - {"id"}
 
     def label(self, locale: str) -> str:

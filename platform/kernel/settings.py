@@ -3,8 +3,10 @@
 Every key of the file is also an environment variable: `[graphql] max_depth` is
 `OPENITSM_GRAPHQL_MAX_DEPTH`, a top-level `debug` is `OPENITSM_DEBUG`, and a plugin's
 `[plugins.hello] greeting` is `OPENITSM_PLUGINS_HELLO_GREETING`. Secrets (fields typed
-`SecretStr`) are accepted from the environment only, so they never end up in a file that
-is copied around or committed.
+`SecretStr`) are never read from the file, so they never end up in a file that is copied
+around or committed: they come from the environment, or from the site page, which stores
+them encrypted (`openitsm.kernel.sitesettings`) and fills only what the file and the
+environment leave open.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from starlette.routing import Route
 
 from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
+from openitsm.kernel.customfields.service import nested
+from openitsm.kernel.customfields.values import is_custom
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import BadUserInput, Conflict, Forbidden, NotFound, OpenITSMError
 from openitsm.kernel.forms import (
@@ -37,6 +39,7 @@ from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import Department
 from openitsm.web import pickers
+from openitsm.web.customfields import custom_form
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context, read_post
 
@@ -219,13 +222,13 @@ async def move(request: Request) -> Response:
         problem = (
             page.gettext("A department cannot be moved under itself or one of its sub-departments.")
             if cycle
-            else error.message
+            else page.explain(error)
         )
     except NotFound:
         status = 404
         problem = page.gettext("That department no longer exists; the tree is shown as stored now.")
     except Forbidden as error:
-        status, problem = 403, error.message
+        status, problem = 403, page.explain(error)
     values = await run_in_threadpool(_tree_values, page)
     return page.respond(
         "admin/departments_tree.html",
@@ -239,12 +242,12 @@ async def move(request: Request) -> Response:
 # --- create and edit ------------------------------------------------------------------
 
 
-def _access(page: PageContext, may_edit: bool) -> FieldAccess:
+def _access(page: PageContext, may_edit: bool, form: Form) -> FieldAccess:
     """The viewer's field rules; every field read-only for someone who may only read."""
     access = field_access(page.actor, "department")
     if may_edit:
         return access
-    everything = frozenset(f.name for f in DEPARTMENT.fields)
+    everything = frozenset(f.name for f in form.fields)
     return FieldAccess("department", access.hidden, access.read_only | everything)
 
 
@@ -259,9 +262,10 @@ def _show(
     may_edit: bool = True,
     **extra: Any,
 ) -> Response:
-    access = _access(page, may_edit)
     with page.kernel.session() as session:
+        form = custom_form(session, form)
         choices = pickers.prepare(session, form, values, page.actor, page.locale)
+    access = _access(page, may_edit, form)
     return page.respond(
         "admin/departments_form.html",
         status=status,
@@ -281,9 +285,12 @@ def _show(
     )
 
 
-def _refusal(error: OpenITSMError) -> tuple[dict[str, FieldError], str]:
+def _refusal(page: PageContext, error: OpenITSMError) -> tuple[dict[str, FieldError], str]:
     """A service refusal as an error next to its field, or as a message over the form."""
-    name = SERVICE_FIELDS.get(str(error.extensions.get("field", "")))
+    field_name = str(error.extensions.get("field", ""))
+    if is_custom(field_name):
+        return {field_name: FieldError(str(error.extensions.get("reason") or "invalid"))}, ""
+    name = SERVICE_FIELDS.get(field_name)
     if name == "code":
         code = "taken" if "taken" in error.message else "not_a_code"
         return {name: FieldError(code)}, ""
@@ -293,7 +300,7 @@ def _refusal(error: OpenITSMError) -> tuple[dict[str, FieldError], str]:
         return {name: FieldError("unknown_department")}, ""
     if name == "name":
         return {name: FieldError("too_long", {"max": 200})}, ""
-    return {}, error.message
+    return {}, page.explain(error)
 
 
 @explained
@@ -319,7 +326,7 @@ async def create_department(request: Request) -> Response:
     def save() -> tuple[Submission, int | None]:
         with page.kernel.unit_of_work(actor=page.actor) as session:
             submission = check_submission(
-                NEW_DEPARTMENT,
+                custom_form(session, NEW_DEPARTMENT),
                 posted,
                 access,
                 time_zone=page.time_zone,
@@ -327,14 +334,14 @@ async def create_department(request: Request) -> Response:
             )
             if not submission.valid:
                 return submission, None
-            department = organisation.create_department(session, **submission.values)
+            department = organisation.create_department(session, **nested(submission.values))
             return submission, department.id
 
     try:
         submission, created = await run_in_threadpool(save)
     except (BadUserInput, NotFound) as error:
-        errors, problem = _refusal(error)
-        raw = {name: posted.get(name, "") for name in (f.name for f in NEW_DEPARTMENT.fields)}
+        errors, problem = _refusal(page, error)
+        raw = dict(posted)
         return await run_in_threadpool(
             lambda: _show(
                 page,
@@ -372,7 +379,8 @@ async def edit_department(request: Request) -> Response:
     def show() -> Response:
         with page.kernel.session() as session:
             department = organisation.get_department(session, department_id)
-            values = form_values(DEPARTMENT, department, field_access(page.actor, "department"))
+            form = custom_form(session, DEPARTMENT)
+            values = form_values(form, department, field_access(page.actor, "department"))
             version = department.version
         return _show(
             page,
@@ -400,9 +408,10 @@ async def save_department(request: Request) -> Response:
     def save() -> Submission:
         with page.kernel.unit_of_work(actor=page.actor) as session:
             department = organisation.get_department(session, department_id)
-            current = form_values(DEPARTMENT, department, access)
+            form = custom_form(session, DEPARTMENT)
+            current = form_values(form, department, access)
             submission = check_submission(
-                DEPARTMENT,
+                form,
                 posted,
                 access,
                 time_zone=page.time_zone,
@@ -410,7 +419,7 @@ async def save_department(request: Request) -> Response:
             )
             if submission.valid:
                 organisation.update_department(
-                    session, department_id, version, changed(submission.values, department)
+                    session, department_id, version, nested(changed(submission.values, department))
                 )
             return submission
 
@@ -418,8 +427,9 @@ async def save_department(request: Request) -> Response:
         """The form as typed (what the viewer may not change as stored), with the refusal."""
         with page.kernel.session() as session:
             department = organisation.get_department(session, department_id)
-            stored, values = department.version, form_values(DEPARTMENT, department, access)
-        for spec in DEPARTMENT.fields:
+            form = custom_form(session, DEPARTMENT)
+            stored, values = department.version, form_values(form, department, access)
+        for spec in form.fields:
             if access.writable(spec.name):
                 values[spec.name] = posted.get(spec.name, "")  # an unticked box is not posted
         return _show(
@@ -438,7 +448,7 @@ async def save_department(request: Request) -> Response:
     except Conflict:
         return await run_in_threadpool(lambda: again(409, conflict=True))
     except BadUserInput as error:
-        errors, problem = _refusal(error)
+        errors, problem = _refusal(page, error)
         return await run_in_threadpool(lambda: again(400, errors=errors, problem=problem))
     if not submission.valid:
         return await run_in_threadpool(lambda: again(400, errors=submission.errors))

@@ -46,10 +46,7 @@ class Listed:
 
 
 def _editor(request: Request) -> PageContext | Response:
-    page = page_context(request)
-    if isinstance(page, PageContext):
-        require(page.actor, MANAGE)
-    return page
+    return page_context(request, MANAGE)
 
 
 def list_dictionaries(session: Session) -> list[Listed]:
@@ -179,7 +176,7 @@ async def add_item(request: Request) -> Response:
             status=400,
             added="",
             typed=typed,
-            message=error.message,
+            message=page.explain(error),
             **values,
         )
     added = urllib.parse.urlencode({"added": typed["code"].strip()})
@@ -229,7 +226,7 @@ def _explain_move(page: PageContext, error: OpenITSMError) -> str:
         )
     if error.code == "BAD_USER_INPUT" and "under itself" in error.message:
         return page.gettext("An item cannot be moved under itself or one of its own sub-items.")
-    return error.message
+    return page.explain(error)
 
 
 def _dictionary_code(session: Session, item: DictionaryItem) -> str:
@@ -358,7 +355,7 @@ async def save_item(request: Request) -> Response:
             status=409 if conflict else 400,
             typed=typed,
             version=values["item"].version if conflict else version,
-            message="" if conflict else error.message,
+            message="" if conflict else page.explain(error),
             conflict=_typed_of(values["item"]) if conflict else None,
             **values,
         )

@@ -25,6 +25,8 @@ from openitsm.kernel.access import ActionSpec, action_registry, require
 from openitsm.kernel.access.fields import rules_of_roles, set_field_rule
 from openitsm.kernel.access.models import FIELD_ACCESS, SCOPES, RoleScope
 from openitsm.kernel.access.scope import set_role_scope
+from openitsm.kernel.collation import sort_key
+from openitsm.kernel.customfields.service import resource_fields
 from openitsm.kernel.errors import BadUserInput, Conflict
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import Role, RoleAction, UserRole
@@ -77,7 +79,7 @@ def _scoped_resources(page: PageContext) -> list[tuple[str, str]]:
     kinds = page.kernel.record_kinds.kinds
     return sorted(
         ((name, kind.label(page.locale)) for name, kind in kinds.items() if kind.scope is not None),
-        key=lambda pair: pair[1],
+        key=lambda pair: sort_key(pair[1]),
     )
 
 
@@ -119,6 +121,8 @@ def _role_values(page: PageContext, role_id: int) -> dict[str, Any]:
             ).all()
         )
         rules = rules_of_roles(session, [role_id])[role_id]
+        kinds = page.kernel.record_kinds.kinds
+        fields = {name: sorted(resource_fields(session, kind)) for name, kind in kinds.items()}
         summary = {
             "id": role.id,
             "code": role.code,
@@ -131,18 +135,17 @@ def _role_values(page: PageContext, role_id: int) -> dict[str, Any]:
     by_resource: dict[str, dict[str, str]] = {}
     for rule in rules:
         by_resource.setdefault(rule.resource, {})[rule.field] = rule.access
-    kinds = page.kernel.record_kinds.kinds
     resources = sorted(
         (
             ResourceRules(
                 name,
                 kind.label(page.locale),
-                sorted(kind.fields),
+                fields[name],
                 by_resource.get(name, {}),
             )
             for name, kind in kinds.items()
         ),
-        key=lambda resource: resource.label,
+        key=lambda resource: sort_key(resource.label),
     )
     registry = action_registry(page.kernel)
     return {
@@ -211,7 +214,7 @@ async def create_role(request: Request) -> Response:
             status=400,
             may_manage=True,
             typed=typed,
-            error=error.message,
+            error=page.explain(error),
             **values,
         )
     return RedirectResponse(f"/admin/roles/{role_id}?saved=1", status_code=303)

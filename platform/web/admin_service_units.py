@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
+from openitsm.kernel.customfields.service import nested
 from openitsm.kernel.errors import BadUserInput, Conflict
 from openitsm.kernel.forms import (
     Form,
@@ -26,10 +27,12 @@ from openitsm.kernel.forms import (
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import ServiceUnit, ServiceUnitContact, UserServiceUnit
-from openitsm.web import lists
+from openitsm.web import lists, pickers
+from openitsm.web.customfields import custom_form, refusal
 from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context, read_post
+from openitsm.web.records import active_header
 from openitsm.web.timeline import record_timeline
 
 BASE = "/admin/service-units"
@@ -55,7 +58,7 @@ SERVICE_UNITS = ListView(
     {"zh-CN": "服务单位", "en": "Service units"},
     columns=(
         Column("code", CODE, sort=ServiceUnit.code, link=True),
-        Column("name", NAME, sort=ServiceUnit.name),
+        Column("name", NAME, sort=ServiceUnit.sort_name),
         Column("active", ACTIVE, kind="bool"),
     ),
     filters=(
@@ -136,15 +139,20 @@ def _list_page(
     body = lists.render_list(page, SERVICE_UNITS, params)
     may_manage = page.actor.can("org.manage")
     access = field_access(page.actor, "service_unit")
+    values = extra.pop("values", {})
+    with page.kernel.session() as session:
+        form = custom_form(session, NEW_UNIT_FORM)
+        choices = pickers.prepare(session, form, values, page.actor, page.locale)
     return page.respond(
         "admin/service_units.html",
         status=status,
         body=body,
         may_manage=may_manage,
-        form=NEW_UNIT_FORM,
-        sections=visible_fields(NEW_UNIT_FORM, access),
+        form=form,
+        sections=visible_fields(form, access),
+        choices=choices,
         access=access,
-        values=extra.pop("values", {}),
+        values=values,
         errors=extra.pop("errors", {}),
         message=extra.pop("message", ""),
     )
@@ -164,24 +172,26 @@ async def create_service_unit(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     posted, _ = await read_post(request)
-    submission = page.check(NEW_UNIT_FORM, posted)
-    if not submission.valid:
-        return await run_in_threadpool(
-            _list_page, page, {}, 400, values=submission.raw, errors=submission.errors
-        )
 
-    def save() -> int:
+    def save() -> tuple[Submission, int | None]:
         with page.kernel.unit_of_work(actor=page.actor) as session:
-            unit = organisation.create_service_unit(
-                session, code=submission.values["code"], name=submission.values["name"]
-            )
-            return unit.id
+            form = custom_form(session, NEW_UNIT_FORM)
+            submission = page.check(form, posted, pickers.lookups(session))
+            if not submission.valid:
+                return submission, None
+            unit = organisation.create_service_unit(session, **nested(submission.values))
+            return submission, unit.id
 
     try:
-        unit_id = await run_in_threadpool(save)
+        submission, unit_id = await run_in_threadpool(save)
     except BadUserInput as error:
+        errors, message = refusal(page, error)
         return await run_in_threadpool(
-            _list_page, page, {}, 400, values=submission.raw, message=error.message
+            _list_page, page, {}, 400, values=dict(posted), errors=errors, message=message
+        )
+    if unit_id is None:
+        return await run_in_threadpool(
+            _list_page, page, {}, 400, values=submission.raw, errors=submission.errors
         )
     return RedirectResponse(f"{BASE}/{unit_id}", status_code=303)
 
@@ -211,18 +221,22 @@ def _detail(page: PageContext, unit_id: int, status: int = 200, **extra: Any) ->
                 .order_by(User.login)
             )
         )
-        values = extra.pop("values", None) or form_values(UNIT_FORM, unit, unit_access)
+        unit_form = custom_form(session, UNIT_FORM)
+        values = extra.pop("values", None) or form_values(unit_form, unit, unit_access)
         version = extra.pop("version", unit.version)
-        stored = form_values(UNIT_FORM, unit, unit_access)
+        stored = form_values(unit_form, unit, unit_access)
+        choices = pickers.prepare(session, unit_form, values, page.actor, page.locale)
     contact_columns = [f for f in CONTACT_FORM.fields if contact_access.readable(f.name)]
-    labels = {f.name: f.label(page.locale) for f in UNIT_FORM.fields}
-    timeline = record_timeline(page, "service_unit", unit_id, labels)
+    labels = {f.name: f.label(page.locale) for f in unit_form.fields}
+    timeline = record_timeline(page, "service_unit", unit_id, labels, comments=True)
+    header = active_header(page, unit.name, unit_access, unit.active, unit.code)
     return page.respond(
         "admin/service_unit.html",
         status=status,
         unit=unit,
-        unit_form=UNIT_FORM,
-        unit_sections=visible_fields(UNIT_FORM, unit_access),
+        unit_form=unit_form,
+        unit_sections=visible_fields(unit_form, unit_access),
+        choices=choices,
         unit_access=unit_access,
         values=values,
         version=version,
@@ -236,6 +250,7 @@ def _detail(page: PageContext, unit_id: int, status: int = 200, **extra: Any) ->
         members=members,
         may_manage=may_manage,
         timeline=timeline,
+        header=header,
         errors=extra.pop("errors", {}),
         contact_errors=extra.pop("contact_errors", {}),
         conflict=extra.pop("conflict", False),
@@ -264,7 +279,39 @@ async def save_service_unit(request: Request) -> Response:
         return page
     unit_id = int(request.path_params["unit_id"])
     posted, version = await read_post(request)
-    submission = page.check(UNIT_FORM, posted)
+
+    def save() -> Submission:
+        with page.kernel.unit_of_work(actor=page.actor) as session:
+            unit = organisation.get_service_unit(session, unit_id)
+            form = custom_form(session, UNIT_FORM)
+            current = form_values(form, unit, field_access(page.actor, "service_unit"))
+            submission = page.check(form, posted, pickers.lookups(session, current))
+            if submission.valid:
+                organisation.update_service_unit(
+                    session, unit_id, version, nested(changed(submission.values, unit))
+                )
+            return submission
+
+    try:
+        submission = await run_in_threadpool(save)
+    except Conflict:
+        with page.kernel.session() as session:
+            current = organisation.get_service_unit(session, unit_id).version
+        return await run_in_threadpool(
+            _detail, page, unit_id, 409, values=dict(posted), version=current, conflict=True
+        )
+    except BadUserInput as error:
+        errors, message = refusal(page, error)
+        return await run_in_threadpool(
+            _detail,
+            page,
+            unit_id,
+            400,
+            values=dict(posted),
+            version=version,
+            errors=errors,
+            message=message,
+        )
     if not submission.valid:
         return await run_in_threadpool(
             _detail,
@@ -274,32 +321,6 @@ async def save_service_unit(request: Request) -> Response:
             values=submission.raw,
             version=version,
             errors=submission.errors,
-        )
-
-    def save() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            unit = organisation.get_service_unit(session, unit_id)
-            organisation.update_service_unit(
-                session, unit_id, version, changed(submission.values, unit)
-            )
-
-    try:
-        await run_in_threadpool(save)
-    except Conflict:
-        with page.kernel.session() as session:
-            current = organisation.get_service_unit(session, unit_id).version
-        return await run_in_threadpool(
-            _detail, page, unit_id, 409, values=submission.raw, version=current, conflict=True
-        )
-    except BadUserInput as error:
-        return await run_in_threadpool(
-            _detail,
-            page,
-            unit_id,
-            400,
-            values=submission.raw,
-            version=version,
-            message=error.message,
         )
     return RedirectResponse(f"{BASE}/{unit_id}?done=saved", status_code=303)
 

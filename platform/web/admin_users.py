@@ -13,15 +13,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from openitsm.kernel.access.fields import FieldAccess, field_access
+from openitsm.kernel.customfields import service as customfields
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import Department
 from openitsm.kernel.references import RecordRef
 from openitsm.web import lists
+from openitsm.web.customfields import summary_rows
 from openitsm.web.lists import BulkAction, Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained
+from openitsm.web.records import active_header
 from openitsm.web.timeline import record_timeline
 
 SEARCHED = ("login", "name", "employee_id", "phone", "email")
@@ -58,7 +61,7 @@ USERS = ListView(
     {"zh-CN": "用户", "en": "Users"},
     columns=(
         Column("login", {"zh-CN": "登录名", "en": "Login"}, sort=User.login, link=True),
-        Column("name", {"zh-CN": "姓名", "en": "Name"}, sort=User.name),
+        Column("name", {"zh-CN": "姓名", "en": "Name"}, sort=User.sort_name),
         Column("employee_id", {"zh-CN": "工号", "en": "Employee id"}, sort=User.employee_id),
         Column(
             "department_id",
@@ -126,6 +129,11 @@ async def user_page(request: Request) -> Response:
                 if getattr(user, name) is not None and access.readable(name)
             ]
             names = page.kernel.record_kinds.describe(session, refs, page.actor)
+            custom = summary_rows(session, user, "user", access, page.locale, page.time_zone)
+            custom_labels = {
+                spec.name: spec.label(page.locale)
+                for spec in customfields.definitions(session, "user", retired=True)
+            }
         summary = []
         for name, labels in SUMMARY:
             if not access.readable(name):
@@ -135,15 +143,23 @@ async def user_page(request: Request) -> Response:
                 found = names.get(RecordRef(LINKS[name], value))
                 value = found.title if found else f"#{value}"
             summary.append((pick_label(labels, page.locale, name), value))
+        summary.extend(custom)
         labels = {name: pick_label(text, page.locale, name) for name, text in SUMMARY}
+        labels.update(custom_labels)
         labels["name"] = pick_label({"zh-CN": "姓名", "en": "Name"}, page.locale, "name")
         labels["active"] = pick_label({"zh-CN": "启用", "en": "Active"}, page.locale, "active")
-        timeline = record_timeline(page, "user", user_id, labels, LINKS)
+        timeline = record_timeline(page, "user", user_id, labels, LINKS, comments=True)
         return user, summary, timeline
 
     user, summary, timeline = await run_in_threadpool(load)
+    header = active_header(page, user.name, access, user.active)
     return page.respond(
-        "admin/user.html", user=user, summary=summary, timeline=timeline, access=access
+        "admin/user.html",
+        user=user,
+        summary=summary,
+        timeline=timeline,
+        access=access,
+        header=header,
     )
 
 

@@ -6,10 +6,15 @@ a translator's change shows after a restart without a build step.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from datetime import tzinfo
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from babel import dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -51,8 +56,9 @@ def pick_locale(
     return default if default in LOCALES else DEFAULT_LOCALE
 
 
-# Functions whose first argument is a message, as `babel.cfg` extraction looks for them.
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
+# Functions whose first argument is a message, as `babel.cfg` extraction looks for them;
+# `_t` marks the kernel's error templates (`openitsm.kernel.errors`).
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_t": None}
 
 
 def extract_messages(root: Path) -> dict[str, list[tuple[str, int]]]:
@@ -69,3 +75,46 @@ def extract_messages(root: Path) -> dict[str, list[tuple[str, int]]]:
         key = message if isinstance(message, str) else message[0]
         found.setdefault(key, []).append((filename, lineno))
     return found
+
+
+# --- dates and numbers as the viewer's locale writes them --------------------------------
+
+
+def babel_locale(locale: str) -> str:
+    """Babel's name of one of our locales ("zh-CN" -> "zh_CN")."""
+    return (locale if locale in LOCALES else DEFAULT_LOCALE).replace("-", "_")
+
+
+def format_when(
+    value: dt.datetime | dt.date | None, zone: tzinfo, locale: str, style: str = "datetime"
+) -> str:
+    """A stored (UTC) time in `zone`, written as `locale` writes dates: "2026年3月5日 09:07",
+    "Mar 5, 2026, 9:07 AM"; `style="date"` leaves the time out. A date is shown as it is."""
+    if value is None:
+        return ""
+    where = babel_locale(locale)
+    if not isinstance(value, dt.datetime):
+        return dates.format_date(value, "medium", locale=where)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    local = value.astimezone(zone)
+    day = dates.format_date(local, "medium", locale=where)
+    if style == "date":
+        return day
+    time = dates.format_time(local, "short", tzinfo=zone, locale=where)
+    # The locale's way of joining the two: "{1} {0}" in zh-CN, "{1}, {0}" in en.
+    joined = str(dates.get_datetime_format("medium", locale=where))
+    return joined.format(time, day)
+
+
+def format_number(value: Any, locale: str, places: int | None = None) -> str:
+    """A number with the locale's grouping and decimal sign; `places` fixes the decimals
+    (money has 2). Anything that is no number is shown as it is."""
+    if value is None or isinstance(value, bool):
+        return "" if value is None else str(value)
+    try:
+        number = value if isinstance(value, int | float | Decimal) else Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return str(value)
+    pattern = None if places is None else "#,##0" + ("." + "0" * places if places else "")
+    return numbers.format_decimal(number, format=pattern, locale=babel_locale(locale))

@@ -10,8 +10,9 @@ naming one anyway is refused: a filter or an order would reveal the values.
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ class Column:
     field: str
     labels: Mapping[str, str]
     show: Callable[[Any, Mapping[str, Any]], Any] | None = None
-    sort: Any = None
+    sort: Any = None  # a column, or a SortKey for an expression (a custom field)
     default: bool = True
     link: bool = False
     kind: str = "text"  # for the export: text, number, money, date, datetime, bool
@@ -65,7 +66,8 @@ class Filter:
     """A filter from the query string key `key` on the resource field `field`.
 
     `apply(statement, value)` narrows the statement; `choices` ([(value, labels)]) makes it
-    a select, `type="search"` a text box over `search_fields` (hidden ones left out).
+    a select, `type="search"` a text box over `search_fields` (hidden ones left out),
+    `type="text"` a text box matching part of the field.
     """
 
     key: str
@@ -106,6 +108,8 @@ class ListView:
     base: Callable[[PageContext], Select[Any]] | None = None
     # Loaded once per page or export (say, department names by id), never per row.
     prepare: Callable[[Session], Mapping[str, Any]] | None = None
+    # Loaded once per page of rows (or per chunk of an export): names of linked records.
+    prepare_rows: Callable[[Session, Sequence[Any]], Mapping[str, Any]] | None = None
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.key)
@@ -218,6 +222,8 @@ def sort_keys(view: ListView, state: ListState) -> list[SortKey]:
     if state.sort is None:
         return []
     column = next(c for c in view.columns if c.field == state.sort)
+    if isinstance(column.sort, SortKey):
+        return [dataclasses.replace(column.sort, descending=state.descending)]
     return [SortKey(column.sort, descending=state.descending)]
 
 
@@ -225,8 +231,9 @@ def render_list(page: PageContext, view: ListView, params: Mapping[str, str]) ->
     """The list as HTML for `params` (the query string), one page of rows."""
     kind = page.kernel.record_kinds.get(view.kind)
     access = field_access(page.actor, view.kind)
-    state = read_state(view, params, access)
     with page.kernel.session() as session:
+        view = with_custom_fields(session, view, kind, page.locale)
+        state = read_state(view, params, access)
         statement = statement_for(view, page, state, kind)
         limits = page.kernel.settings.graphql
         connection = paginate(
@@ -246,7 +253,9 @@ def render_list(page: PageContext, view: ListView, params: Mapping[str, str]) ->
         )
         rows = [edge.node for edge in connection.edges]
         total = connection.total_count()
-        extra = view.prepare(session) if view.prepare is not None else {}
+        extra = dict(view.prepare(session)) if view.prepare is not None else {}
+        if view.prepare_rows is not None:
+            extra.update(view.prepare_rows(session, rows))
         cells = [[_cell(column, row, extra) for column in state.columns] for row in rows]
         saved = _saved_views(session, page.actor.user_id, view.key)  # type: ignore[arg-type]
     bulk = [a for a in view.bulk_actions if page.actor.can(a.action)]
@@ -263,6 +272,13 @@ def render_list(page: PageContext, view: ListView, params: Mapping[str, str]) ->
         exportable=exportable,
         path=page.request.url.path,
     )
+
+
+def with_custom_fields(session: Session, view: ListView, kind: RecordKind, locale: str) -> ListView:
+    """The view with its resource's custom fields as columns and filters."""
+    from openitsm.web.customfields import list_view
+
+    return list_view(session, view, kind.model, locale)
 
 
 def _cell(column: Column, row: Any, extra: Mapping[str, Any]) -> Any:
@@ -357,14 +373,9 @@ class ListRoutes:
     action: str
 
     def viewer(self, request: Request, *also: str) -> PageContext | Response:
-        from openitsm.kernel.access import require
-        from openitsm.web.pages import PageContext, page_context
+        from openitsm.web.pages import page_context
 
-        page = page_context(request)
-        if isinstance(page, PageContext):
-            for action in (self.action, *also):
-                require(page.actor, action)
-        return page
+        return page_context(request, self.action, *also)
 
     def routes(self) -> list[Route]:
         from openitsm.web.pages import explained
@@ -389,8 +400,10 @@ class ListRoutes:
         page = self.viewer(request, *([view.export_action] if view.export_action else []))
         if not isinstance(page, PageContext):
             return page
-        state = read_state(view, query_params(request), field_access(page.actor, view.kind))
         kind = page.kernel.record_kinds.get(view.kind)
+        with page.kernel.session() as session:
+            view = with_custom_fields(session, view, kind, page.locale)
+        state = read_state(view, query_params(request), field_access(page.actor, view.kind))
         unit = page.kernel.unit_of_work
 
         def stream() -> Iterator[bytes]:
@@ -398,7 +411,13 @@ class ListRoutes:
             # nothing, so its session is rolled back when the stream ends.
             session = unit.open(page.actor)
             try:
-                extra = view.prepare(session) if view.prepare is not None else {}
+                extra = dict(view.prepare(session)) if view.prepare is not None else {}
+                prepare_rows = view.prepare_rows
+
+                def on_chunk(rows: Sequence[Any]) -> None:
+                    if prepare_rows is not None:
+                        extra.update(prepare_rows(session, rows))
+
                 yield from export_xlsx(
                     session,
                     statement_for(view, page, state, kind),
@@ -409,6 +428,7 @@ class ListRoutes:
                     time_zone=page.time_zone,
                     sheet_title=view.label(page.locale),
                     order=sort_keys(view, state),
+                    on_chunk=on_chunk,
                 )
             finally:
                 unit.close(session, succeeded=False)

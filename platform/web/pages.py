@@ -25,12 +25,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
-from openitsm.kernel.errors import BadUserInput, OpenITSMError
+from openitsm.kernel.errors import BadUserInput, OpenITSMError, _t
 from openitsm.kernel.forms import Form, Submission, check_submission, sanitise_html
 from openitsm.kernel.identity.routes import CSRF_COOKIE
-from openitsm.web.i18n import LOCALES, pick_locale, translations
+from openitsm.web.i18n import LOCALES, format_number, format_when, pick_locale, translations
 from openitsm.web.menus import MenuItem, MenuSection, visible_menu
 
 if TYPE_CHECKING:
@@ -89,7 +90,9 @@ class Site:
                 lstrip_blocks=True,
             )
             found.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
-            found.filters["localtime"] = _localtime
+            found.filters["localtime"] = functools.partial(_localtime, locale=locale)
+            found.filters["number"] = functools.partial(_number, locale=locale)
+            found.filters["cell"] = functools.partial(_cell, locale=locale)
             found.filters["safe_html"] = lambda html: Markup(sanitise_html(html or ""))
             self._environments[locale] = found
         return found
@@ -110,14 +113,33 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
-def _localtime(value: dt.datetime | None, zone: str | None, style: str = "datetime") -> str:
-    """A stored (UTC) time as the user reads it, in their zone."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    local = value.astimezone(_zone(zone))
-    return local.strftime("%Y-%m-%d" if style == "date" else "%Y-%m-%d %H:%M")
+def _localtime(
+    value: dt.datetime | dt.date | None,
+    zone: str | None,
+    style: str = "datetime",
+    *,
+    locale: str,
+) -> str:
+    """`{{ at|localtime(time_zone) }}`: a stored (UTC) time as the user reads it, in their
+    zone and language; `localtime(time_zone, "date")` only the day."""
+    return format_when(value, _zone(zone), locale, style)
+
+
+def _number(value: Any, places: int | None = None, *, locale: str) -> str:
+    """`{{ count|number }}`, `{{ amount|number(2) }}`: grouped as the user's language does."""
+    return format_number(value, locale, places)
+
+
+def _cell(value: Any, kind: str, zone: str | None, *, locale: str) -> Any:
+    """`{{ value|cell(column.kind, time_zone) }}`: a list cell by its column's kind (times
+    in the user's zone, numbers grouped, money with two decimals); text as it is."""
+    if isinstance(value, dt.date):  # a datetime too
+        return _localtime(value, zone, "date" if kind == "date" else "datetime", locale=locale)
+    if kind == "number":
+        return format_number(value, locale)
+    if kind == "money":
+        return format_number(value, locale, 2)
+    return value
 
 
 def safe_target(target: str | None) -> str:
@@ -145,6 +167,10 @@ class PageContext:
     def gettext(self, message: str, **variables: Any) -> str:
         text = translations(self.locale).ugettext(message)
         return text % variables if variables else text
+
+    def explain(self, error: OpenITSMError) -> str:
+        """The message of `error` in the viewer's language, when it is a `_t` template."""
+        return error.translated(translations(self.locale).ugettext)
 
     def render(self, template: str, **values: Any) -> Markup:
         """A template rendered for this viewer (a page or a fragment)."""
@@ -197,8 +223,9 @@ def sign_in_redirect(request: Request) -> Response:
     return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
 
 
-def page_context(request: Request) -> PageContext | Response:
-    """The viewer of a page, or the redirect to sign in first."""
+def page_context(request: Request, *actions: str) -> PageContext | Response:
+    """The viewer of a page, or the redirect to sign in first; FORBIDDEN unless the viewer
+    may do each of `actions`."""
     kernel: Kernel = request.app.state.kernel
     actor = kernel.hook.actor_from_request(request=request, kernel=kernel)
     if actor is None or actor.user_id is None:
@@ -206,6 +233,8 @@ def page_context(request: Request) -> PageContext | Response:
     locale = pick_locale(
         actor.locale, request.headers.get("accept-language", ""), kernel.settings.language
     )
+    for action in actions:
+        require(actor, action)
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     return PageContext(request, kernel, actor, locale, actor.time_zone or DEFAULT_TIME_ZONE, csrf)
 
@@ -220,7 +249,10 @@ def check_csrf(request: Request, form: Any = None) -> None:
     given = request.headers.get("x-csrf-token") or (str(form.get("csrf", "")) if form else "")
     if not expected or not given or not secrets.compare_digest(expected, given):
         raise BadUserInput(
-            "This form has expired or did not come from this site; reload the page and try again.",
+            _t(
+                "This form has expired or did not come from this site; "
+                "reload the page and try again."
+            ),
             field="csrf",
         )
 
@@ -259,7 +291,7 @@ def explained(
             if not isinstance(context, PageContext):
                 return context
             return context.respond(
-                "error.html", status=STATUS.get(error.code, 400), message=error.message
+                "error.html", status=STATUS.get(error.code, 400), message=context.explain(error)
             )
 
     return page

@@ -26,6 +26,7 @@ from openitsm.kernel.actors import Actor
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.forms import Form, FormField
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.lookups import record_lookups
 from openitsm.kernel.organisation.models import Department
 from openitsm.web.pages import PageContext, explained, page_context
 
@@ -111,7 +112,7 @@ def search_users(session: Session, actor: Actor, term: str, limit: int = MAX_USE
             return []
         pattern = f"%{term}%"
         statement = statement.where(or_(*(column.ilike(pattern) for column in columns)))
-    order = [User.name] if access.readable("name") else []
+    order = [User.sort_name] if access.readable("name") else []
     if access.readable("login"):
         order.append(User.login)
     users = session.scalars(statement.order_by(*order, User.id).limit(limit))
@@ -244,31 +245,8 @@ def prepare(
 def lookups(
     session: Session, current: Mapping[str, Any] | None = None
 ) -> dict[str, Callable[[FormField, Any], bool]]:
-    """Checks for `check_submission(lookups=...)`: a posted id names an active user,
-    department or item of the field's dictionary. The record's `current` value of a field
-    passes while it exists, so a record whose head has left can still be saved."""
-    current = current or {}
-
-    def kept(spec: FormField, value: Any) -> bool:
-        return current.get(spec.name) == value
-
-    def user(spec: FormField, value: Any) -> bool:
-        active = session.scalar(select(User.active).where(User.id == value))
-        return active is True or (active is not None and kept(spec, value))
-
-    def department(spec: FormField, value: Any) -> bool:
-        active = session.scalar(select(Department.active).where(Department.id == value))
-        return active is True or (active is not None and kept(spec, value))
-
-    def dictionary(spec: FormField, value: Any) -> bool:
-        active = session.scalar(
-            select(DictionaryItem.active)
-            .join(Dictionary, DictionaryItem.dictionary_id == Dictionary.id)
-            .where(DictionaryItem.id == value, Dictionary.code == spec.dictionary)
-        )
-        return active is True or (active is not None and kept(spec, value))
-
-    return {"user": user, "department": department, "dictionary": dictionary}
+    """Checks for `check_submission(lookups=...)`; see `openitsm.kernel.lookups`."""
+    return record_lookups(session, current)
 
 
 ROUTES = [Route("/pick/users", pick_users, methods=["GET"])]

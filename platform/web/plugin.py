@@ -16,14 +16,18 @@ from starlette.staticfiles import StaticFiles
 
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.web import (
+    admin_custom_fields,
     admin_departments,
     admin_dictionaries,
     admin_roles,
     admin_service_units,
     admin_site,
     admin_users,
+    comments,
+    favicon,
     pickers,
     profile,
+    search,
     tokens,
     workbench,
 )
@@ -73,9 +77,13 @@ def register_routes() -> list[Any]:
         *admin_departments.ROUTES,
         *admin_dictionaries.ROUTES,
         *admin_service_units.ROUTES,
+        *admin_custom_fields.ROUTES,
         *pickers.ROUTES,
         *admin_site.ROUTES,
         *tokens.ROUTES,
+        *search.ROUTES,
+        *favicon.ROUTES,
+        *comments.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -88,6 +96,7 @@ def register_menus() -> list[MenuItem]:
         *admin_departments.MENUS,
         *admin_dictionaries.MENUS,
         *admin_service_units.MENUS,
+        *admin_custom_fields.MENUS,
         *admin_roles.MENUS,
         *admin_site.MENUS,
     ]

@@ -1,24 +1,29 @@
-"""One timeline per record: its history as the viewer may see it, newest first.
+"""One timeline per record: its history, comments and what modules add (process steps),
+as the viewer may see them, newest first.
 
 The history comes from the audit trail through the same rules as the API's `history`:
 changes of hidden fields are left out, and so are updates that changed nothing else.
 Values of links (a department id, a user id) are shown by name, looked up in one query
-per kind for the whole timeline.
+per kind for the whole timeline. Comments and the rest come from every plugin's
+`record_timeline_entries`, each in a constant number of queries, so a page of the
+timeline costs the same whether it holds one entry or fifty.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.audit.schema import readable_events
+from openitsm.kernel.hookspecs import TimelineEntry
 from openitsm.kernel.references import RecordRef
 from openitsm.web.pages import PageContext
 
@@ -39,17 +44,122 @@ class Entry:
     changes: list[Change]
 
 
+@dataclass(frozen=True)
+class TimelinePage:
+    """One page of a merged timeline; `older` is where the next page starts (None at the end)."""
+
+    entries: list[TimelineEntry]
+    older: dt.datetime | None = None
+
+
 def record_timeline(
     page: PageContext,
     kind: str,
     record_id: int,
     labels: Mapping[str, str] | None = None,
     links: Mapping[str, str] | None = None,
+    comments: bool = False,
 ) -> Markup:
     """The record's timeline as HTML. `labels` names fields for the reader; `links` maps
-    link fields to the record kind their ids point at (`{"department_id": "department"}`)."""
+    link fields to the record kind their ids point at (`{"department_id": "department"}`).
+    With `comments`, viewers who may see the record get a form to comment on it.
+
+    The page starts at the request's `?before=` (an ISO time), which the "older entries"
+    link sets."""
+    before = parse_before(page.request.query_params.get("before"))
+    ref = RecordRef(kind, record_id)
+    with page.kernel.session() as session:
+        found = merged_timeline(page, session, ref, labels, links, before)
+        may_comment = comments and _may_see(page, session, ref)
     return page.render(
-        "timeline.html", entries=timeline_entries(page, kind, record_id, labels, links)
+        "timeline.html",
+        timeline=found,
+        ref=ref,
+        may_comment=may_comment,
+        may_internal=page.actor.can("comment.internal"),
+        here=page.request.url.path,
+    )
+
+
+def _may_see(page: PageContext, session: Session, ref: RecordRef) -> bool:
+    kinds = page.kernel.record_kinds
+    return ref.kind in kinds and kinds.exists(session, ref, page.actor)
+
+
+def parse_before(raw: str | None) -> dt.datetime | None:
+    if not raw:
+        return None
+    try:
+        found = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=dt.UTC)
+
+
+def merged_timeline(
+    page: PageContext,
+    session: Session,
+    ref: RecordRef,
+    labels: Mapping[str, str] | None = None,
+    links: Mapping[str, str] | None = None,
+    before: dt.datetime | None = None,
+    limit: int = TIMELINE_LENGTH,
+) -> TimelinePage:
+    """History and every plugin's entries older than `before`, merged, newest first."""
+    kernel = page.kernel
+    history = [
+        _history_entry(entry)
+        for entry in _history(page, session, ref, labels, links, before, limit + 1)
+    ]
+    others = kernel.hook.record_timeline_entries(
+        kernel=kernel, session=session, actor=page.actor, ref=ref, before=before, limit=limit + 1
+    )
+    return merge_page([history, *others], limit)
+
+
+def merge_page(streams: Iterable[Iterable[TimelineEntry]], limit: int) -> TimelinePage:
+    """The newest `limit` entries of several streams, each cut at `limit + 1`.
+
+    A stream that came back full may hold more entries at or before its oldest one, so the
+    page stops above the latest such time; it also never splits entries of one instant
+    between two pages, since the next page asks for those strictly older than its cursor.
+    """
+    floor: dt.datetime | None = None
+    merged: list[TimelineEntry] = []
+    for stream in streams:
+        items = sorted(stream or (), key=_at, reverse=True)[: limit + 1]
+        if len(items) > limit:
+            floor = items[-1].at if floor is None else max(floor, items[-1].at)
+        merged.extend(items)
+    merged.sort(key=_at, reverse=True)
+    complete = merged if floor is None else [e for e in merged if e.at > floor]
+    shown = complete[:limit]
+    more = floor is not None or len(complete) > limit
+    if len(complete) > limit and shown and complete[limit].at == shown[-1].at:
+        cut = shown[-1].at
+        # Stop above the instant the page would split; a page of one instant takes it whole.
+        shown = [e for e in shown if e.at > cut] or [e for e in complete if e.at == cut]
+    if not shown and merged:  # more than a page at one instant: show a page of them
+        shown = merged[:limit]
+    return TimelinePage(shown, shown[-1].at if more and shown else None)
+
+
+def _at(entry: TimelineEntry) -> dt.datetime:
+    return entry.at
+
+
+def _history_entry(entry: Entry) -> TimelineEntry:
+    event = entry.event
+    return TimelineEntry(
+        at=event.at,
+        kind="history",
+        actor_label=event.actor_label,
+        key=f"history:{event.id}",
+        data={
+            "action": event.action,
+            "on_behalf_of_id": event.on_behalf_of_id,
+            "changes": entry.changes,
+        },
     )
 
 
@@ -61,34 +171,49 @@ def timeline_entries(
     links: Mapping[str, str] | None = None,
     since: dt.datetime | None = None,
 ) -> list[Entry]:
-    """The entries of a record's timeline, newest first; only those after `since` if given
+    """The history entries of a record, newest first; only those after `since` if given
     (what others changed while a form was open)."""
+    with page.kernel.session() as session:
+        return _history(
+            page, session, RecordRef(kind, record_id), labels, links, None, TIMELINE_LENGTH, since
+        )
+
+
+def _history(
+    page: PageContext,
+    session: Session,
+    ref: RecordRef,
+    labels: Mapping[str, str] | None,
+    links: Mapping[str, str] | None,
+    before: dt.datetime | None,
+    limit: int,
+    since: dt.datetime | None = None,
+) -> list[Entry]:
     labels, links = labels or {}, links or {}
     kinds = page.kernel.record_kinds
-    hidden = field_access(page.actor, kind).hidden
-    with page.kernel.session() as session:
-        statement = select(AuditEvent).where(
-            AuditEvent.record_kind == kind, AuditEvent.record_id == record_id
-        )
-        statement = readable_events(statement, page.actor, kinds, kind)
-        if since is not None:
-            statement = statement.where(AuditEvent.at > since)
-        events = list(
-            session.scalars(statement.order_by(AuditEvent.id.desc()).limit(TIMELINE_LENGTH))
-        )
-        rows = session.scalars(
-            select(AuditChange)
-            .where(AuditChange.event_id.in_([e.id for e in events]))
-            .order_by(AuditChange.id)
-        ).all()
-        wanted = {
-            RecordRef(links[r.field], int(value))
-            for r in rows
-            if r.field in links
-            for value in (r.old_value, r.new_value)
-            if isinstance(value, int)
-        }
-        names = kinds.describe(session, wanted, page.actor) if wanted else {}
+    hidden = field_access(page.actor, ref.kind).hidden
+    statement = select(AuditEvent).where(
+        AuditEvent.record_kind == ref.kind, AuditEvent.record_id == ref.id
+    )
+    statement = readable_events(statement, page.actor, kinds, ref.kind)
+    if since is not None:
+        statement = statement.where(AuditEvent.at > since)
+    if before is not None:
+        statement = statement.where(AuditEvent.at < before)
+    events = list(session.scalars(statement.order_by(AuditEvent.id.desc()).limit(limit)))
+    rows: Sequence[AuditChange] = session.scalars(
+        select(AuditChange)
+        .where(AuditChange.event_id.in_([e.id for e in events]))
+        .order_by(AuditChange.id)
+    ).all()
+    wanted = {
+        RecordRef(links[r.field], int(value))
+        for r in rows
+        if r.field in links
+        for value in (r.old_value, r.new_value)
+        if isinstance(value, int)
+    }
+    names = kinds.describe(session, wanted, page.actor) if wanted else {}
     by_event: dict[int, list[Change]] = {}
     for row in rows:
         if row.field in hidden:

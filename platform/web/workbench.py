@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
@@ -16,9 +17,11 @@ from openitsm.kernel.access.delegation import visible_delegations
 from openitsm.kernel.audit.models import AuditEvent
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import BadUserInput, Conflict, Forbidden
+from openitsm.kernel.hookspecs import Announcement
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.delegation_models import Delegation
-from openitsm.kernel.references import RecordRef
+from openitsm.kernel.references import RecordKind, RecordRef
+from openitsm.kernel.search import searchable_kinds
 from openitsm.web import widgets as dashboards
 from openitsm.web.i18n import LOCALES
 from openitsm.web.pages import (
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 RECENT_ACTIVITY = 10
+ANNOUNCEMENTS = 20
+KNOWLEDGE = "knowledge"  # the record kind the workbench's knowledge search box looks in
 
 
 # --- the kernel's own widgets -----------------------------------------------------------
@@ -135,8 +140,6 @@ def _dashboard(page: PageContext, error: str = "") -> Markup:
         try:
             body = item.widget.render(page)
         except Exception:  # one broken widget must not take the workbench down
-            import logging
-
             logging.getLogger("openitsm.web").exception("widget %s failed", item.widget.key)
             body = (
                 Markup("<p class='muted'>")
@@ -153,11 +156,42 @@ def _dashboard(page: PageContext, error: str = "") -> Markup:
     )
 
 
+def announcements(page: PageContext) -> list[Announcement]:
+    """What every plugin announces to this viewer now, newest first; a plugin that fails is
+    logged and the workbench drawn without the ticker."""
+    try:
+        with page.kernel.session() as session:
+            answers = page.kernel.hook.workbench_announcements(
+                kernel=page.kernel, actor=page.actor, session=session
+            )
+            found = [item for answer in answers for item in answer or ()]
+    except Exception:
+        logging.getLogger("openitsm.web").exception("announcements could not be collected")
+        return []
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    found.sort(key=lambda a: _aware(a.published_at) if a.published_at else oldest, reverse=True)
+    return found[:ANNOUNCEMENTS]
+
+
+def knowledge_search(page: PageContext) -> RecordKind | None:
+    """The knowledge kind, when a module provides it and the viewer may search it."""
+    kinds = page.kernel.record_kinds
+    if KNOWLEDGE not in kinds:
+        return None
+    found = searchable_kinds(kinds, page.actor, [KNOWLEDGE])
+    return found[0] if found else None
+
+
 def workbench(request: Request) -> Response:
     page = page_context(request)
     if not isinstance(page, PageContext):
         return page
-    return page.respond("workbench.html", dashboard=_dashboard(page))
+    return page.respond(
+        "workbench.html",
+        dashboard=_dashboard(page),
+        announcements=announcements(page),
+        knowledge=knowledge_search(page),
+    )
 
 
 def _layout_from(form: Any) -> list[dict[str, Any]]:
@@ -200,7 +234,7 @@ async def save_layout(request: Request) -> Response:
     except (BadUserInput, Forbidden) as error:
         return page.respond(
             "fragment.html",
-            body=await run_in_threadpool(_dashboard, page, error.message),
+            body=await run_in_threadpool(_dashboard, page, page.explain(error)),
             status=400,
         )
     return page.respond("fragment.html", body=await run_in_threadpool(_dashboard, page))

@@ -168,6 +168,17 @@ def test_hook_sign_in_options(unmigrated_kernel: Kernel) -> None:
     assert ">示例登录</a>" in chinese
 
 
+def test_hook_workbench_announcements(dummy_kernel: Kernel, dummy_plugin: ModuleType) -> None:
+    client = TestClient(dummy_kernel.asgi(), headers={"accept-language": "en"})
+    headers = {"x-dummy-actor": "7"}
+    assert dummy_plugin.ANNOUNCEMENT not in client.get("/", headers=headers).text
+    with dummy_kernel.session() as session:
+        session.add(note_model(dummy_plugin)(text="a note"))
+    page = client.get("/", headers=headers).text
+    assert f'<a href="/dummy/ping">{dummy_plugin.ANNOUNCEMENT}</a>' in page
+    assert 'class="announcement announcement-warning"' in page
+
+
 def test_hook_register_tasks(dummy_kernel: Kernel, dummy_plugin: ModuleType) -> None:
     assert "dummy.add_note" in dummy_kernel.tasks
     dummy_kernel.tasks["dummy.add_note"]("queued note")  # the test queue runs tasks inline
@@ -288,3 +299,30 @@ def test_hook_on_record_changed(dummy_kernel: Kernel, dummy_plugin: ModuleType) 
     updated = dummy_plugin.events[-1]
     assert updated.action == "update"
     assert [(c.field, c.old, c.new) for c in updated.changes] == [("text", "first", "second")]
+
+
+def test_hook_record_timeline_entries(dummy_kernel: Kernel, dummy_plugin: ModuleType) -> None:
+    import datetime as dt
+
+    from openitsm.web.pages import PageContext
+    from openitsm.web.timeline import merged_timeline
+
+    with dummy_kernel.unit_of_work(actor=SYSTEM) as session:
+        note = note_model(dummy_plugin)(text="timeline note")
+        session.add(note)
+        session.flush()
+        ref = RecordRef("dummy_note", note.id)
+    page = PageContext(None, dummy_kernel, SYSTEM, "en", "UTC", "csrf")  # type: ignore[arg-type]
+    with dummy_kernel.session() as session:
+        found = merged_timeline(page, session, ref)
+        older = merged_timeline(page, session, ref, before=dummy_plugin.STEP_AT.replace(year=2002))
+        other = merged_timeline(page, session, RecordRef("dummy_note", note.id + 1))
+    # The plugin's step (2001) is merged below the note's creation (now), newest first.
+    assert [(e.kind, e.title) for e in found.entries] == [
+        ("history", ""),
+        ("step", "Dummy step reached"),
+    ]
+    assert found.entries[1].at == dummy_plugin.STEP_AT and found.older is None
+    assert [e.kind for e in older.entries] == ["step"]
+    assert other.entries == []
+    assert found.entries[0].at > dt.datetime(2020, 1, 1, tzinfo=dt.UTC)

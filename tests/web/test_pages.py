@@ -141,7 +141,8 @@ def test_a_form_without_this_browsers_token_is_refused_and_explained(kernel: Ker
     client = signed_in(kernel, "ann")
     refused = client.post("/preferences", data={"locale": "en", "csrf": "forged"})
     assert refused.status_code == 400
-    assert "reload the page" in refused.text and "Traceback" not in refused.text
+    # Explained in the viewer's language (the site's default, zh-CN, here).
+    assert "请刷新页面后重试" in refused.text and "Traceback" not in refused.text
     with kernel.session() as session:
         assert service.get_user(session, 1).locale is None
 

@@ -66,14 +66,29 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "See which modules are enabled and how the site is configured (never its secrets).",
     ),
     ActionSpec(
+        "site.manage",
+        {"zh-CN": "管理模块与设置", "en": "Manage modules and settings"},
+        "Enable modules and change the settings not fixed by openitsm.toml or the environment.",
+    ),
+    ActionSpec(
         "list.export",
         {"zh-CN": "导出列表", "en": "Export lists"},
         "Download lists as Excel files, with only the rows and fields the user may see.",
     ),
     ActionSpec(
+        "fields.manage",
+        {"zh-CN": "管理自定义字段", "en": "Manage custom fields"},
+        "Add, change and retire the custom fields of users, departments and other records.",
+    ),
+    ActionSpec(
         "attachment.delete_any",
         {"zh-CN": "删除任意附件", "en": "Delete any attachment"},
         "Remove attachments uploaded by others.",
+    ),
+    ActionSpec(
+        "comment.internal",
+        {"zh-CN": "查看和发表内部备注", "en": "Read and write internal comments"},
+        "See comments marked internal on the records one may see, and mark one's own so.",
     ),
 )
 

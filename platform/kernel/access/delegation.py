@@ -19,7 +19,7 @@ from openitsm.kernel.access.grants import actor_for_user
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import check_version, utcnow
 from openitsm.kernel.db.session import flush
-from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
+from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated, _t
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.delegation_models import Delegation
 
@@ -41,7 +41,7 @@ def _active_at(at: dt.datetime) -> ColumnElement[bool]:
 
 def _aware(value: dt.datetime, field: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise BadUserInput("Give the time with its time zone (ISO 8601).", field=field)
+        raise BadUserInput(_t("Give the time with its time zone (ISO 8601)."), field=field)
     return value.astimezone(dt.UTC)
 
 
@@ -49,10 +49,19 @@ def _when(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _period(user: User, delegation: Delegation) -> dict[str, str]:
+    """The parameters of a message about `user`'s overlapping `delegation`."""
+    return {
+        "name": user.name,
+        "starts": _when(delegation.starts_at),
+        "ends": _when(delegation.ends_at),
+    }
+
+
 def _active_user(session: Session, user_id: int, field: str) -> User:
     user = session.get(User, user_id)
     if user is None or not user.active:
-        raise NotFound(f"No active user with id {user_id}.", field=field)
+        raise NotFound(_t("No active user with id {id}."), field=field, params={"id": user_id})
     return user
 
 
@@ -78,28 +87,36 @@ def _check_period(
     own = _first(session, select(Delegation).where(Delegation.delegator_id == delegator.id, period))
     if own is not None:
         raise BadUserInput(
-            f"{delegator.name} has already handed their work on from {_when(own.starts_at)} "
-            f"to {_when(own.ends_at)}; a period may not overlap another one. Change the dates "
-            "or revoke the other delegation first.",
+            _t(
+                "{name} has already handed their work on from {starts} to {ends}; a period may "
+                "not overlap another one. Change the dates or revoke the other delegation first."
+            ),
             field="startsAt",
+            params=_period(delegator, own),
         )
     received = _first(
         session, select(Delegation).where(Delegation.deputy_id == delegator.id, period)
     )
     if received is not None:
         raise BadUserInput(
-            f"{delegator.name} stands in for someone else from {_when(received.starts_at)} to "
-            f"{_when(received.ends_at)}; work received as a deputy cannot be handed on again, "
-            "so the delegator could not tell who acts for them. Choose a period outside it.",
+            _t(
+                "{name} stands in for someone else from {starts} to {ends}; work received as a "
+                "deputy cannot be handed on again, so the delegator could not tell who acts for "
+                "them. Choose a period outside it."
+            ),
             field="startsAt",
+            params=_period(delegator, received),
         )
     onward = _first(session, select(Delegation).where(Delegation.delegator_id == deputy.id, period))
     if onward is not None:
         raise BadUserInput(
-            f"{deputy.name} is away themselves from {_when(onward.starts_at)} to "
-            f"{_when(onward.ends_at)} and has handed their work on; a deputy cannot pass "
-            "received work to a third person. Choose another deputy or period.",
+            _t(
+                "{name} is away themselves from {starts} to {ends} and has handed their work on; "
+                "a deputy cannot pass received work to a third person. Choose another deputy or "
+                "period."
+            ),
             field="deputy",
+            params=_period(deputy, onward),
         )
 
 
@@ -121,25 +138,29 @@ def create_delegation(
     if actor.user_id is None:
         raise Unauthenticated()
     if actor.on_behalf_of is not None:
-        raise Forbidden("A deputy cannot delegate work on behalf of someone else.")
+        raise Forbidden(_t("A deputy cannot delegate work on behalf of someone else."))
     delegator_id = actor.user_id if delegator_id is None else delegator_id
     if delegator_id != actor.user_id:
         require(actor, MANAGE)
     if deputy_id == delegator_id:
         raise BadUserInput(
-            "Choose someone else as deputy: one cannot delegate to oneself.", field="deputy"
+            _t("Choose someone else as deputy: one cannot delegate to oneself."), field="deputy"
         )
     starts_at = _aware(starts_at, "startsAt")
     ends_at = _aware(ends_at, "endsAt")
     if ends_at <= starts_at:
-        raise BadUserInput("The delegation must end after it starts.", field="endsAt")
+        raise BadUserInput(_t("The delegation must end after it starts."), field="endsAt")
     if ends_at <= utcnow():
         raise BadUserInput(
-            "The delegation would already be over; choose a later end.", field="endsAt"
+            _t("The delegation would already be over; choose a later end."), field="endsAt"
         )
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
-        raise BadUserInput(f"The reason is limited to {MAX_REASON} characters.", field="reason")
+        raise BadUserInput(
+            _t("The reason is limited to {limit} characters."),
+            field="reason",
+            params={"limit": MAX_REASON},
+        )
     _lock_users(session, [delegator_id, deputy_id])
     delegator = _active_user(session, delegator_id, "delegator")
     deputy = _active_user(session, deputy_id, "deputy")
@@ -186,12 +207,12 @@ def revoke_delegation(
         raise Unauthenticated()
     delegation = session.get(Delegation, delegation_id)
     if delegation is None or not may_see(actor, delegation):
-        raise NotFound(f"No delegation with id {delegation_id}.", field="id")
+        raise NotFound(_t("No delegation with id {id}."), field="id", params={"id": delegation_id})
     if actor.user_id not in (delegation.delegator_id, delegation.created_by):
         require(actor, MANAGE)
     check_version(delegation, version, "delegation")
     if delegation.revoked_at is not None:
-        raise BadUserInput("This delegation is already revoked.", field="id")
+        raise BadUserInput(_t("This delegation is already revoked."), field="id")
     delegation.revoked_at = utcnow()
     flush(session)
     return delegation
@@ -233,13 +254,15 @@ def acting_for(
     if deputy.user_id is None:
         raise Unauthenticated()
     if deputy.on_behalf_of is not None:
-        raise Forbidden("Work received as a deputy cannot be handed on again.")
+        raise Forbidden(_t("Work received as a deputy cannot be handed on again."))
     delegation = active_delegation(session, delegator_id, deputy.user_id, at)
     delegator = session.get(User, delegator_id)
     if delegation is None or delegator is None or not delegator.active:
         raise Forbidden(
-            "You do not stand in for this person now: there is no delegation to you in force "
-            "at this time (it may not have started, be over, or have been revoked)."
+            _t(
+                "You do not stand in for this person now: there is no delegation to you in force "
+                "at this time (it may not have started, be over, or have been revoked)."
+            )
         )
     rights = actor_for_user(session, delegator_id)
     return dataclasses.replace(

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.models import FIELD_ACCESS, FieldRule
 from openitsm.kernel.actors import Actor
-from openitsm.kernel.errors import BadUserInput, Forbidden
+from openitsm.kernel.errors import BadUserInput, Forbidden, _t
 
 if TYPE_CHECKING:
     from openitsm.kernel.references import RecordKinds
@@ -65,7 +65,7 @@ class FieldAccess:
         for field in sorted(set(fields)):
             if not self.writable(field):
                 raise Forbidden(
-                    f"Your roles do not allow changing the {self.resource} field '{field}'.",
+                    _t("Your roles do not allow changing the {resource} field '{field}'."),
                     field=field,
                     resource=self.resource,
                 )
@@ -75,8 +75,8 @@ class FieldAccess:
         for field in sorted(set(fields)):
             if field in self.hidden:
                 raise Forbidden(
-                    f"Your roles do not allow you to {purpose} the {self.resource} field "
-                    f"'{field}'.",
+                    _t("Your roles do not allow you to {purpose} the {resource} field '{field}'."),
+                    params={"purpose": purpose},
                     field=field,
                     resource=self.resource,
                 )
@@ -155,8 +155,10 @@ def written_fields(
     ]
 
 
-def check_known_field(kinds: RecordKinds, resource: str, field: str) -> None:
-    known = kinds.get(resource).fields
+def check_known_field(session: Session, kinds: RecordKinds, resource: str, field: str) -> None:
+    from openitsm.kernel.customfields.service import resource_fields
+
+    known = resource_fields(session, kinds.get(resource))
     if field not in known:
         close = get_close_matches(field, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -178,7 +180,7 @@ def set_field_rule(
     from openitsm.kernel.access import grants
 
     check_write(session, "role", ["field_rules"])
-    check_known_field(kinds, resource, field)
+    check_known_field(session, kinds, resource, field)
     if access is not None and access not in FIELD_ACCESS:
         raise BadUserInput(
             f"Unknown field access {access!r}; choose one of {', '.join(FIELD_ACCESS)}.",

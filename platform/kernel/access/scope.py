@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.models import SCOPES, RoleScope
 from openitsm.kernel.actors import SYSTEM, Actor
-from openitsm.kernel.errors import BadUserInput, NotFound
+from openitsm.kernel.errors import BadUserInput, NotFound, _t
 from openitsm.kernel.organisation.models import Department
 
 if TYPE_CHECKING:
@@ -109,7 +109,9 @@ def get_visible(session: Session, kind: RecordKind, record_id: int) -> Any:
     actor = session.info.get("actor") or SYSTEM
     row = session.scalar(visible(select(kind.model).where(kind.model.id == record_id), actor, kind))
     if row is None:
-        raise NotFound(f"No {kind.name} with id {record_id}.", field="id")
+        raise NotFound(
+            _t("No {kind} with id {id}."), field="id", params={"kind": kind.name, "id": record_id}
+        )
     return row
 
 
@@ -127,12 +129,15 @@ def set_role_scope(session: Session, role_id: int, resource: str, scope: str | N
         if resource not in kinds or kinds.kinds[resource].scope is None:
             scoped = sorted(name for name, kind in kinds.kinds.items() if kind.scope is not None)
             raise BadUserInput(
-                f"'{resource}' has no data scope; scoped resources: {', '.join(scoped) or 'none'}.",
+                _t("'{resource}' has no data scope; scoped resources: {scoped}."),
                 field="resource",
+                params={"resource": resource, "scoped": ", ".join(scoped) or "none"},
             )
     if scope is not None and scope not in SCOPES:
         raise BadUserInput(
-            f"Unknown data scope {scope!r}; choose one of {', '.join(SCOPES)}.", field="scope"
+            _t("Unknown data scope {scope}; choose one of {choices}."),
+            field="scope",
+            params={"scope": repr(scope), "choices": ", ".join(SCOPES)},
         )
     existing = session.scalar(
         select(RoleScope).where(RoleScope.role_id == role_id, RoleScope.resource == resource)

@@ -47,3 +47,10 @@ def register_graphql() -> GraphQLContribution:
     return GraphQLContribution(
         query=AttachmentQuery, mutation=AttachmentMutation, types=[AttachmentType]
     )
+
+
+@hookimpl
+def register_tasks() -> list[Any]:
+    from openitsm.kernel.attachments.service import purge_pending_attachments
+
+    return [purge_pending_attachments]

@@ -9,6 +9,7 @@ held open while the client is still sending.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,11 @@ from openitsm.kernel.errors import (
     NotFound,
     OpenITSMError,
     Unauthenticated,
+    _t,
 )
 from openitsm.kernel.graphql.errors import error_payload
 from openitsm.kernel.graphql.view import request_id_of
+from openitsm.kernel.identity.routes import CSRF_COOKIE, SESSION_COOKIE
 from openitsm.kernel.references import RecordRef
 
 if TYPE_CHECKING:
@@ -83,7 +86,7 @@ def parse_attachment_id(raw: str) -> int:
     except Exception:
         value = None
     if value is None or value.type_name != NODE_TYPE or not value.node_id.isdigit():
-        raise NotFound(f"No attachment with id {raw!r}.")
+        raise NotFound(_t("No attachment with id {id}."), params={"id": repr(raw)})
     return int(value.node_id)
 
 
@@ -195,12 +198,13 @@ class UploadForm:
                 if b"filename" in options:
                     if current != FILE_FIELD:
                         raise BadUserInput(
-                            f"Send the file in the field '{FILE_FIELD}', not '{current}'.",
+                            _t("Send the file in the field '{file}', not '{field}'."),
                             field=current,
+                            params={"file": FILE_FIELD},
                         )
                     filename = options[b"filename"].decode("utf-8", "replace")
                     if not filename:
-                        raise BadUserInput("Choose a file to upload.", field=FILE_FIELD)
+                        raise BadUserInput(_t("Choose a file to upload."), field=FILE_FIELD)
                     content_type = value.get(b"content-type")
                     return fields, FilePart(
                         filename, content_type.decode("latin-1") if content_type else None
@@ -209,18 +213,18 @@ class UploadForm:
             elif kind == "data":
                 buffer += value
                 if len(buffer) > MAX_FIELD_BYTES:
-                    raise BadUserInput(f"The field '{current}' is too long.", field=current)
+                    raise BadUserInput(_t("The field '{field}' is too long."), field=current)
             elif kind == "end" and current is not None:
                 try:
                     fields[current] = buffer.decode("utf-8")
                 except UnicodeDecodeError:
                     raise BadUserInput(
-                        f"The field '{current}' is not UTF-8 text.", field=current
+                        _t("The field '{field}' is not UTF-8 text."), field=current
                     ) from None
                 if len(fields) > MAX_FIELDS:
-                    raise BadUserInput("The form has too many fields.")
+                    raise BadUserInput(_t("The form has too many fields."))
         raise BadUserInput(
-            f"The form has no file in a field named '{FILE_FIELD}' (after kind and recordId).",
+            _t("The form has no file in a field named '{field}' (after kind and recordId)."),
             field=FILE_FIELD,
         )
 
@@ -230,17 +234,40 @@ class UploadForm:
                 yield value
             elif kind == "end":
                 return
-        raise BadUserInput("The upload ended before the file did.", field=FILE_FIELD)
+        raise BadUserInput(_t("The upload ended before the file did."), field=FILE_FIELD)
 
 
 def record_ref(fields: dict[str, str]) -> RecordRef:
     kind = fields.get("kind", "").strip()
     raw_id = fields.get("recordId", "").strip()
     if not kind:
-        raise BadUserInput("Name the record's kind in the field 'kind'.", field="kind")
+        raise BadUserInput(_t("Name the record's kind in the field 'kind'."), field="kind")
     if not raw_id.isdigit():
-        raise BadUserInput("Give the record's number in the field 'recordId'.", field="recordId")
+        raise BadUserInput(
+            _t("Give the record's number in the field 'recordId'."), field="recordId"
+        )
     return RecordRef(kind, int(raw_id))
+
+
+def upload_ref(fields: dict[str, str], actor: Actor) -> RecordRef:
+    """The record named by the form, or with `kind=pending` (no `recordId`) the actor's
+    pending uploads, for a form whose record is created only when it is saved."""
+    if fields.get("kind", "").strip() == service.PENDING_KIND:
+        return service.pending_ref(actor)
+    return record_ref(fields)
+
+
+def check_browser_token(request: Request) -> None:
+    """A cookie-signed-in browser sends its page's CSRF token in `X-CSRF-Token`, so another
+    site cannot post a file in the viewer's name; API clients with a bearer token need none."""
+    if "authorization" in request.headers or SESSION_COOKIE not in request.cookies:
+        return
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = request.headers.get("x-csrf-token", "")
+    if not expected or not given or not secrets.compare_digest(expected, given):
+        raise Forbidden(
+            _t("This upload did not come from a page of this site; reload the page and try again.")
+        )
 
 
 def multipart_boundary(request: Request) -> bytes:
@@ -248,7 +275,7 @@ def multipart_boundary(request: Request) -> bytes:
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise BadUserInput(
-            "Send the upload as multipart/form-data with the fields kind, recordId and file."
+            _t("Send the upload as multipart/form-data with the fields kind, recordId and file.")
         )
     return boundary
 
@@ -258,7 +285,7 @@ def check_declared_length(request: Request, limit: int) -> None:
     if raw is None:
         return
     if not raw.isdigit():
-        raise BadUserInput("The Content-Length header is not a number.")
+        raise BadUserInput(_t("The Content-Length header is not a number."))
     if int(raw) > limit + FORM_OVERHEAD:
         service.check_size(int(raw) - FORM_OVERHEAD, limit)
 
@@ -268,18 +295,21 @@ def check_declared_length(request: Request, limit: int) -> None:
 
 def receive_upload(kernel: Kernel, request: Request, request_id: str) -> dict[str, Any]:
     actor = service.require_actor(resolve_actor(kernel, request, request_id))
+    check_browser_token(request)
     boundary = multipart_boundary(request)
     check_declared_length(request, service.max_bytes(kernel.settings))
     body = RequestBody(request)
     try:
         form = UploadForm(body, boundary)
         fields, part = form.fields_until_file()
-        ref = record_ref(fields)
+        ref = upload_ref(fields, actor)
         with kernel.unit_of_work(actor, request_id=request_id) as session:
             service.require_record(session, kernel, ref, actor)
         stored = service.write_upload(kernel, form.file_chunks())
     except MultipartParseError as exc:
-        raise BadUserInput(f"The multipart body is malformed: {exc}.") from None
+        raise BadUserInput(
+            _t("The multipart body is malformed: {problem}."), params={"problem": str(exc)}
+        ) from None
     finally:
         body.close()
     with kernel.unit_of_work(actor, request_id=request_id) as session:

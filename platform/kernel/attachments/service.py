@@ -10,22 +10,25 @@ store never keeps a file that no row points to.
 from __future__ import annotations
 
 import codecs
+import datetime as dt
+import functools
 import hashlib
 import logging
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import filetype
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments.models import Attachment
 from openitsm.kernel.attachments.store import AttachmentStore, LocalDiskStore
 from openitsm.kernel.db.session import after_commit, flush
-from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
+from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated, _t
+from openitsm.kernel.queue.tasks import crontab, periodic_task
 from openitsm.kernel.references import RecordRef
 
 if TYPE_CHECKING:
@@ -38,6 +41,10 @@ SNIFF_BYTES = 8192  # what `filetype` looks at
 MAX_FILENAME = 255
 FALLBACK_FILENAME = "attachment"
 _UNCOMMITTED = "attachments_uncommitted"
+# Uploads made before their record exists (a new incident's form) are held under this kind
+# with the uploader's user id, and moved to the record when the form is saved.
+PENDING_KIND = "pending"
+PENDING_HOURS = 24
 
 
 class UploadTooLarge(BadUserInput):
@@ -126,10 +133,22 @@ def require_actor(actor: Actor | None) -> Actor:
 
 def require_record(session: Session, kernel: Kernel, ref: RecordRef, actor: Actor) -> None:
     """Refuse unknown kinds (BAD_USER_INPUT), and records that are absent or outside the
-    actor's data scope alike (NOT_FOUND), so nobody learns that a hidden record exists."""
+    actor's data scope alike (NOT_FOUND), so nobody learns that a hidden record exists.
+
+    The pending "record" of an actor is their own user id; nobody uploads into another's."""
+    if ref.kind == PENDING_KIND:
+        if ref != pending_ref(actor):
+            raise NotFound(
+                _t("No {kind} with id {id}."),
+                field="recordId",
+                params={"kind": ref.kind, "id": ref.id},
+            )
+        return
     kernel.record_kinds.get(ref.kind)
     if not kernel.record_kinds.exists(session, ref, actor):
-        raise NotFound(f"No {ref.kind} with id {ref.id}.", field="recordId")
+        raise NotFound(
+            _t("No {kind} with id {id}."), field="recordId", params={"kind": ref.kind, "id": ref.id}
+        )
 
 
 # --- storing --------------------------------------------------------------------------
@@ -154,7 +173,7 @@ def write_upload(kernel: Kernel, chunks: Iterable[bytes]) -> StoredUpload:
     blocked = {item.lower() for item in settings.attachments.blocked_types}
     if content_type in blocked:
         raise BlockedType(
-            f"Files of type {content_type} are not accepted here.", contentType=content_type
+            _t("Files of type {contentType} are not accepted here."), contentType=content_type
         )
     digest = hashlib.sha256()
     size = 0
@@ -180,7 +199,9 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 def check_size(size: int, limit: int) -> None:
     if size > limit:
         raise UploadTooLarge(
-            f"The file is larger than the limit of {_megabytes(limit)}.", maxBytes=limit
+            _t("The file is larger than the limit of {limit}."),
+            maxBytes=limit,
+            params={"limit": _megabytes(limit)},
         )
 
 
@@ -238,16 +259,18 @@ def save_attachment(
 def get_attachment(
     session: Session, kernel: Kernel, attachment_id: int, actor: Actor
 ) -> Attachment:
-    """The attachment, if its record is one the actor may see (else NOT_FOUND, as if absent)."""
+    """The attachment, if its record is one the actor may see (else NOT_FOUND, as if absent).
+
+    A pending upload is seen by its uploader (and superusers) only."""
     attachment = session.get(Attachment, attachment_id)
     kinds = kernel.record_kinds
     visible = attachment is not None and (
         kinds.exists(session, attachment.target, actor)
         if attachment.target_kind in kinds
-        else actor.superuser
+        else actor.superuser or is_own_pending(attachment, actor)
     )
     if attachment is None or not visible:
-        raise NotFound(f"No attachment with id {attachment_id}.")
+        raise NotFound(_t("No attachment with id {id}."), params={"id": attachment_id})
     return attachment
 
 
@@ -260,7 +283,9 @@ def open_attachment(
         chunks = store_for(kernel).open(attachment.storage_key)
     except NotFound:
         log.error("attachment %s: stored file %s is missing", attachment.id, attachment.storage_key)
-        raise NotFound(f"The file of attachment {attachment_id} is missing.") from None
+        raise NotFound(
+            _t("The file of attachment {id} is missing."), params={"id": attachment_id}
+        ) from None
     return attachment, chunks
 
 
@@ -273,13 +298,164 @@ def delete_attachment(
     uploader = actor.user_id is not None and actor.user_id == attachment.uploaded_by
     if not uploader and not actor.can("attachment.delete_any"):
         raise Forbidden(
-            "Only the uploader, or a role allowed to delete any attachment, may delete this one."
+            _t(
+                "Only the uploader, or a role allowed to delete any attachment, "
+                "may delete this one."
+            )
         )
     store, key = store_for(kernel), attachment.storage_key
     session.delete(attachment)
     flush(session)
     after_commit(session, lambda: _delete_quietly(store, key))
     return attachment_id
+
+
+# --- pending uploads: files chosen on a form whose record does not exist yet ----------
+
+
+def pending_ref(actor: Actor) -> RecordRef:
+    """Where an actor's uploads wait for their record: kind `pending`, the actor's user id."""
+    if actor.user_id is None:
+        raise BadUserInput(_t("Only a signed-in user can upload files before saving a form."))
+    return RecordRef(PENDING_KIND, actor.user_id)
+
+
+def is_own_pending(attachment: Attachment, actor: Actor) -> bool:
+    return (
+        attachment.target_kind == PENDING_KIND
+        and actor.user_id is not None
+        and attachment.target_id == actor.user_id
+        and attachment.uploaded_by == actor.user_id
+    )
+
+
+def usable_ids(
+    session: Session,
+    kernel: Kernel,
+    ids: Iterable[int],
+    actor: Actor,
+    ref: RecordRef | None = None,
+) -> set[int]:
+    """Which of `ids` a form may carry for the record `ref`: the actor's own pending uploads,
+    and the files already attached to `ref` when the actor may see that record."""
+    wanted = set(ids)
+    if not wanted:
+        return set()
+    rows = session.scalars(select(Attachment).where(Attachment.id.in_(wanted))).all()
+    usable = {row.id for row in rows if is_own_pending(row, actor)}
+    on_record = [row.id for row in rows if ref is not None and row.target == ref]
+    kinds = kernel.record_kinds
+    if on_record and ref is not None and ref.kind in kinds and kinds.exists(session, ref, actor):
+        usable.update(on_record)
+    return usable
+
+
+def attachment_lookup(
+    session: Session, kernel: Kernel, actor: Actor, ref: RecordRef | None = None
+) -> Callable[[Any, Any], bool]:
+    """The `attachments` check for `forms.check_submission(lookups=...)`: every posted id
+    must be usable (see `usable_ids`); `ref` is the record edited, None for a new one."""
+
+    def check(_field: Any, ids: Any) -> bool:
+        wanted = set(ids)
+        return usable_ids(session, kernel, wanted, actor, ref) == wanted
+
+    return check
+
+
+def attach_pending(
+    session: Session,
+    kernel: Kernel,
+    ids: Iterable[int],
+    ref: RecordRef,
+    actor: Actor | None,
+    *,
+    skip_others: bool = False,
+) -> list[Attachment]:
+    """Move the actor's pending uploads `ids` to the record `ref` (saved in this unit of
+    work); returns those moved. Ids already on `ref` are left as they are; any other id is
+    refused as NOT_FOUND, or passed over with `skip_others` (images found in rich text)."""
+    actor = require_actor(actor)
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    require_record(session, kernel, ref, actor)
+    rows = {
+        row.id: row for row in session.scalars(select(Attachment).where(Attachment.id.in_(wanted)))
+    }
+    moved = []
+    for attachment_id in wanted:
+        row = rows.get(attachment_id)
+        if row is not None and row.target == ref:
+            continue
+        if row is None or not is_own_pending(row, actor):
+            if skip_others:
+                continue
+            raise NotFound(
+                _t("No attachment with id {id}."), field="attachments", params={"id": attachment_id}
+            )
+        row.target_kind, row.target_id = ref.kind, ref.id
+        moved.append(row)
+    flush(session)
+    return moved
+
+
+def describe(
+    session: Session, kernel: Kernel, ids: Iterable[int], actor: Actor
+) -> list[dict[str, Any]]:
+    """What a form shows of the files in an attachments field (name, size, link), in the
+    order given; ids the actor may not see are left out."""
+    shown = []
+    for attachment_id in dict.fromkeys(ids):
+        try:
+            row = get_attachment(session, kernel, attachment_id, actor)
+        except NotFound:
+            continue
+        shown.append(
+            {
+                "id": row.id,
+                "filename": row.filename,
+                "size": row.size,
+                "content_type": row.content_type,
+                "url": f"/attachments/{row.id}",
+            }
+        )
+    return shown
+
+
+def field_choices(
+    session: Session, kernel: Kernel, ids: Iterable[int], actor: Actor
+) -> dict[str, Any]:
+    """What `forms/macros.html` needs for an attachments or rich text field: the files to
+    list and the size limit, so the browser refuses an oversized file before sending it."""
+    return {"files": describe(session, kernel, ids, actor), "max_bytes": max_bytes(kernel.settings)}
+
+
+def purge_pending(
+    session: Session, kernel: Kernel, older_than: dt.timedelta = dt.timedelta(hours=PENDING_HOURS)
+) -> int:
+    """Delete pending uploads whose form was never saved; their files go after the commit."""
+    cutoff = dt.datetime.now(dt.UTC) - older_than
+    rows = session.scalars(
+        select(Attachment).where(
+            Attachment.target_kind == PENDING_KIND, Attachment.created_at < cutoff
+        )
+    ).all()
+    store = store_for(kernel)
+    for row in rows:
+        key = row.storage_key
+        session.delete(row)
+        after_commit(session, functools.partial(_delete_quietly, store, key))
+    flush(session)
+    return len(rows)
+
+
+@periodic_task(crontab(minute="41"))
+def purge_pending_attachments(session: Session) -> int:
+    """Hourly: pending uploads older than a day belong to forms nobody saved."""
+    from openitsm.kernel.app import current_kernel
+
+    return purge_pending(session, current_kernel())
 
 
 # --- no orphans: files written in a transaction that does not commit are removed --------

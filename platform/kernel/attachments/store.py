@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from openitsm.kernel.errors import NotFound
+from openitsm.kernel.errors import NotFound, _t
 
 CHUNK_SIZE = 64 * 1024
 _KEY = re.compile(r"^[0-9a-f]{40}$")
@@ -51,7 +51,7 @@ class LocalDiskStore:
 
     def path_of(self, key: str) -> Path:
         if not _KEY.match(key):
-            raise NotFound(f"No stored file with key {key!r}.")
+            raise NotFound(_t("No stored file with key {key}."), params={"key": repr(key)})
         return self.root / key[:2] / key[2:4] / key
 
     def save(self, chunks: Iterable[bytes]) -> str:
@@ -77,7 +77,7 @@ class LocalDiskStore:
         try:
             handle = self.path_of(key).open("rb")
         except FileNotFoundError:
-            raise NotFound(f"The stored file {key} is missing.") from None
+            raise NotFound(_t("The stored file {key} is missing."), params={"key": key}) from None
         return _read_chunks(handle)
 
     def delete(self, key: str) -> None:

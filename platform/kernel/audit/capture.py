@@ -104,6 +104,9 @@ def _changes(obj: Any, action: str) -> list[FieldChangeData]:
             new = history.added[0] if history.added else None
             if old == new:
                 continue
+        if column.info.get("custom_fields"):
+            changes.extend(_custom_changes(old, new))
+            continue
         if column.info.get("secret"):
             old, new = (
                 (REDACTED if old is not None else None),
@@ -111,6 +114,17 @@ def _changes(obj: Any, action: str) -> list[FieldChangeData]:
             )
         changes.append(FieldChangeData(key, jsonable(old), jsonable(new)))
     return changes
+
+
+def _custom_changes(old: Any, new: Any) -> list[FieldChangeData]:
+    """Custom field values live in one JSON column; history records each as its own field,
+    so field rules hide them one by one."""
+    old, new = old or {}, new or {}
+    return [
+        FieldChangeData(name, jsonable(old.get(name)), jsonable(new.get(name)))
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
 
 
 def _pending(session: Session) -> list[tuple[Any, str, list[FieldChangeData] | None]]:

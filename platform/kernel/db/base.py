@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-from openitsm.kernel.errors import Conflict
+from openitsm.kernel.errors import Conflict, _t
 
 # Stable constraint names let Alembic drop and alter constraints on every backend.
 NAMING_CONVENTION = {
@@ -82,7 +82,10 @@ def check_version(record: Versioned, expected: int, what: str = "record") -> Non
     """Refuse a write based on an older version than the one stored."""
     if record.version != expected:
         raise Conflict(
-            f"This {what} was changed by someone else (now version {record.version}, "
-            f"you edited version {expected}). Reload it and apply your change again.",
+            _t(
+                "This {what} was changed by someone else (now version {currentVersion}, "
+                "you edited version {expected}). Reload it and apply your change again."
+            ),
             currentVersion=record.version,
+            params={"what": what, "expected": expected},
         )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from openitsm.kernel.errors import Conflict
+from openitsm.kernel.errors import Conflict, _t
 
 if TYPE_CHECKING:
     from openitsm.kernel.actors import Actor
@@ -92,13 +92,13 @@ class LazyUnitOfWork:
             self.unit.close(session, succeeded=succeeded)
 
 
-STALE_MESSAGE = (
+STALE_MESSAGE = _t(
     "This record was changed by someone else while you were editing it. "
     "Reload it and apply your change again."
 )
 # SQLite in WAL mode cannot turn a read snapshot that another writer has since overtaken
 # into a write; the transaction must start again, which is what a conflict asks for.
-BUSY_MESSAGE = "Someone else saved a change at the same moment. Try again."
+BUSY_MESSAGE = _t("Someone else saved a change at the same moment. Try again.")
 
 
 def _is_sqlite_busy(exc: OperationalError) -> bool:

@@ -175,11 +175,13 @@ class DictionaryItemPayload:
 
 
 def _labels(value: Any) -> dict[str, str]:
-    from openitsm.kernel.errors import BadUserInput
+    from openitsm.kernel.errors import BadUserInput, _t
 
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise BadUserInput(
-            'labels must be an object like {"zh-CN": "…", "en": "…"}.', field="labels"
+            _t("labels must be an object like {example}."),
+            field="labels",
+            params={"example": '{"zh-CN": "…", "en": "…"}'},
         )
     return value
 

@@ -13,7 +13,7 @@ from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.dictionaries.spec import LOCALES, DictionarySpec
-from openitsm.kernel.errors import BadUserInput, NotFound
+from openitsm.kernel.errors import BadUserInput, NotFound, _t
 
 MAX_CODE = 100
 
@@ -64,14 +64,16 @@ def sync_declared(session: Session, specs: Iterable[DictionarySpec]) -> int:
 def get_dictionary(session: Session, code: str) -> Dictionary:
     dictionary = session.scalar(select(Dictionary).where(Dictionary.code == code))
     if dictionary is None:
-        raise NotFound(f"No dictionary with code '{code}'.", field="dictionary")
+        raise NotFound(
+            _t("No dictionary with code '{code}'."), field="dictionary", params={"code": code}
+        )
     return dictionary
 
 
 def get_item(session: Session, item_id: int) -> DictionaryItem:
     item = session.get(DictionaryItem, item_id)
     if item is None:
-        raise NotFound(f"No dictionary item with id {item_id}.", field="id")
+        raise NotFound(_t("No dictionary item with id {id}."), field="id", params={"id": item_id})
     return item
 
 
@@ -79,20 +81,22 @@ def _check_labels(labels: Mapping[str, str]) -> dict[str, str]:
     unknown = [locale for locale in labels if locale not in LOCALES]
     if unknown:
         raise BadUserInput(
-            f"Unknown locale {unknown[0]!r}; use {' or '.join(LOCALES)}.", field="labels"
+            _t("Unknown locale {locale}; use {choices}."),
+            field="labels",
+            params={"locale": repr(unknown[0]), "choices": " or ".join(LOCALES)},
         )
     cleaned = {locale: text.strip() for locale, text in labels.items()}
     if not any(cleaned.values()):
-        raise BadUserInput("Give the item a name in at least one language.", field="labels")
+        raise BadUserInput(_t("Give the item a name in at least one language."), field="labels")
     if any(len(text) > 200 for text in cleaned.values()):
-        raise BadUserInput("Names are limited to 200 characters.", field="labels")
+        raise BadUserInput(_t("Names are limited to 200 characters."), field="labels")
     return cleaned
 
 
 def _check_code(code: str) -> str:
     code = code.strip()
     if not code or len(code) > MAX_CODE or not all(c.isalnum() or c in "_-." for c in code):
-        raise BadUserInput("Codes are 1 to 100 letters, digits, '_', '-' or '.'.", field="code")
+        raise BadUserInput(_t("Codes are 1 to 100 letters, digits, '_', '-' or '.'."), field="code")
     return code
 
 
@@ -103,10 +107,10 @@ def _check_parent(
         return
     parent = session.get(DictionaryItem, parent_id)
     if parent is None or parent.dictionary_id != dictionary_id:
-        raise BadUserInput("The parent item is not in this dictionary.", field="parentId")
+        raise BadUserInput(_t("The parent item is not in this dictionary."), field="parentId")
     if moving is not None and tree.is_within(session, DictionaryItem, parent, moving):
         raise BadUserInput(
-            "An item cannot be moved under itself or its descendants.", field="parentId"
+            _t("An item cannot be moved under itself or its descendants."), field="parentId"
         )
 
 
@@ -137,7 +141,11 @@ def create_item(
         )
     )
     if duplicate is not None:
-        raise BadUserInput(f"This dictionary already has an item with code '{code}'.", field="code")
+        raise BadUserInput(
+            _t("This dictionary already has an item with code '{code}'."),
+            field="code",
+            params={"code": code},
+        )
     item = DictionaryItem(
         dictionary_id=dictionary.id,
         parent_id=parent_id,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -78,12 +78,16 @@ class Connection(Generic[NodeT]):
 class SortKey:
     """One ORDER BY term; the primary key is always appended last to make the order total.
 
-    `nullable` defaults to the column's declaration; NULL sorts as the largest value.
+    `nullable` defaults to the column's declaration; NULL sorts as the largest value. An
+    expression that is not a column (a value inside a JSON column) names itself with `key`
+    and says with `read` how to compute its value from a row, for the cursors.
     """
 
     column: InstrumentedAttribute[Any] | ColumnElement[Any]
     descending: bool = False
     nullable: bool | None = None
+    key: str | None = None
+    read: Callable[[Any], Any] | None = field(default=None, compare=False)
 
     @property
     def allows_null(self) -> bool:
@@ -94,6 +98,8 @@ class SortKey:
 
     @property
     def name(self) -> str:
+        if self.key is not None:
+            return self.key
         return getattr(self.column, "key", None) or str(getattr(self.column, "name", ""))
 
 
@@ -249,7 +255,7 @@ def keyset_order(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement
 
 
 def _value_of(row: Any, key: SortKey) -> Any:
-    return getattr(row, key.name)
+    return key.read(row) if key.read is not None else getattr(row, key.name)
 
 
 def paginate(

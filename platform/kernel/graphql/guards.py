@@ -37,7 +37,7 @@ from graphql import (
 
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
-from openitsm.kernel.errors import ConfigurationError, Forbidden
+from openitsm.kernel.errors import ConfigurationError, Forbidden, _t
 from openitsm.kernel.graphql.nodes import ModelNode
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]
     resource, only = read.resource, read.field if not read.also else None
 
     def refuse(field: str) -> Forbidden:
-        return Forbidden(_refusal(read, field), field=field, resource=resource)
+        return _refusal(read, field)
 
     # Runs once per field and row: the common case (one field, nothing hidden) costs a
     # truth test and a dictionary look-up.
@@ -138,8 +138,13 @@ def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]
     return guarded
 
 
-def _refusal(read: FieldRead, field: str) -> str:
-    return f"Your roles do not allow reading {read.graphql} ({read.resource} field '{field}')."
+def _refusal(read: FieldRead, field: str) -> Forbidden:
+    return Forbidden(
+        _t("Your roles do not allow reading {graphql} ({resource} field '{field}')."),
+        field=field,
+        resource=read.resource,
+        params={"graphql": read.graphql},
+    )
 
 
 class FieldGuards:
@@ -221,9 +226,6 @@ class FieldGuards:
         for read in self.selected(document):
             field = read.hidden_in(field_access(actor, read.resource).hidden)
             if field is not None:
-                message = _refusal(read, field)
-                return GraphQLError(
-                    message,
-                    original_error=Forbidden(message, field=field, resource=read.resource),
-                )
+                refused = _refusal(read, field)
+                return GraphQLError(refused.message, original_error=refused)
         return None

@@ -8,10 +8,12 @@ from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openitsm.kernel.audit import Audited
+from openitsm.kernel.collation import SortedByName
+from openitsm.kernel.customfields.models import HasCustomFields
 from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned, utcnow
 
 
-class User(IdMixin, Timestamped, Versioned, Audited, Base):
+class User(IdMixin, Timestamped, Versioned, Audited, HasCustomFields, SortedByName, Base):
     __tablename__ = "user_account"
     __record_kind__ = "user"
 

@@ -84,6 +84,12 @@ def register_record_kinds() -> list[RecordKind]:
             extra_fields=("roles", "service_units"),
             link_rows={"user_role": "roles", "user_service_unit": "service_units"},
             shows=("name",),
+            url="/admin/users/{id}",
+            searched=("login", "name", "employee_id", "email", "phone"),
+            search_number="employee_id",
+            search_order=("login",),
+            search_action="org.read",
+            list_url="/admin/users?q={q}",
         )
     ]
 

@@ -17,9 +17,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from openitsm.kernel.db import utcnow
+from openitsm.kernel.errors import _t
 from openitsm.kernel.identity import events, lockout, service
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
+
+# The sign-in page speaks the pages' language from the pages' catalogues. The web layer is a
+# kernel plugin on every site ("kernel.web"), and its `i18n` needs nothing but Babel, so
+# importing it here makes no cycle.
+from openitsm.web.i18n import pick_locale, translations
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -39,32 +45,25 @@ class SignInOption:
 SESSION_COOKIE = "openitsm_session"
 CSRF_COOKIE = "openitsm_csrf"
 _templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape()
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(),
 )
-TEXT = {
-    "zh-CN": {
-        "title": "登录",
-        "login": "用户名",
-        "password": "密码",
-        "submit": "登录",
-        "failed": "用户名或密码不正确。",
-        "locked": "登录失败次数过多，账户已临时锁定，请在 {minutes} 分钟后重试。",
-        "csrf": "页面已过期，请重新提交。",
-        "directory": "暂时无法连接域目录服务，请稍后重试；本地管理员账号仍可登录。",
-    },
-    "en": {
-        "title": "Sign in",
-        "login": "Login",
-        "password": "Password",
-        "submit": "Sign in",
-        "failed": "Wrong login or password.",
-        "locked": "Too many failed sign-ins: this account is temporarily locked. "
-        "Try again in {minutes} minute(s).",
-        "csrf": "This page expired; please submit it again.",
-        "directory": "The directory cannot be reached right now; try again later. "
-        "Local administrator accounts can still sign in.",
-    },
-}
+# Why a sign-in was refused, as `_t` templates (`{minutes}` is filled in after translating).
+FAILED = _t("Wrong login or password.")
+LOCKED = _t(
+    "Too many failed sign-ins: this account is temporarily locked. "
+    "Try again in {minutes} minute(s)."
+)
+EXPIRED = _t("This page expired; please submit it again.")
+DIRECTORY_DOWN = _t(
+    "The directory cannot be reached right now; try again later. "
+    "Local administrator accounts can still sign in."
+)
+
+
+def _say(lang: str, message: str, **params: object) -> str:
+    """`message` in `lang`, filled in with `params`."""
+    return translations(lang).ugettext(message).format(**params)
 
 
 def _serializer(kernel: Kernel) -> URLSafeSerializer:
@@ -109,10 +108,8 @@ def signed_in_redirect(request: Request, kernel: Kernel, token: str, target: str
 
 
 def _language(request: Request, kernel: Kernel) -> str:
-    accept = request.headers.get("accept-language", "")
-    if accept:
-        return "zh-CN" if accept.lower().startswith("zh") else "en"
-    return kernel.settings.language
+    """The browser's language (nobody is signed in yet), else the site's."""
+    return pick_locale(None, request.headers.get("accept-language", ""), kernel.settings.language)
 
 
 def _page(
@@ -121,10 +118,11 @@ def _page(
     lang = _language(request, kernel)
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     options = [o for part in kernel.hook.sign_in_options(kernel=kernel) for o in part]
+    catalogue = translations(lang)
     html = _templates.get_template("login.html").render(
         options=[(o.label(lang), o.url) for o in options],
         lang=lang,
-        t=TEXT[lang],
+        _=catalogue.ugettext,
         csrf=csrf,
         next=safe_next(request.query_params.get("next")),
         error=error,
@@ -141,11 +139,12 @@ def _refusal(
     request: Request, kernel: Kernel, lang: str, login: str, result: lockout.SignInResult
 ) -> Response:
     if result.directory_unavailable and result.locked_until is None:
-        return _page(request, kernel, error=TEXT[lang]["directory"], login=login, status=503)
+        message = _say(lang, DIRECTORY_DOWN)
+        return _page(request, kernel, error=message, login=login, status=503)
     if result.locked_until is None:
-        return _page(request, kernel, error=TEXT[lang]["failed"], login=login, status=401)
+        return _page(request, kernel, error=_say(lang, FAILED), login=login, status=401)
     seconds = max(1, math.ceil((result.locked_until - utcnow()).total_seconds()))
-    message = TEXT[lang]["locked"].format(minutes=math.ceil(seconds / 60))
+    message = _say(lang, LOCKED, minutes=math.ceil(seconds / 60))
     response = _page(request, kernel, error=message, login=login, status=429)
     response.headers["retry-after"] = str(seconds)
     return response
@@ -160,7 +159,7 @@ async def login_page(request: Request) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE)
     if not csrf or not secrets.compare_digest(csrf, str(form.get("csrf", ""))):
         return _page(
-            request, kernel, error=TEXT[lang]["csrf"], login=str(form.get("login", "")), status=400
+            request, kernel, error=_say(lang, EXPIRED), login=str(form.get("login", "")), status=400
         )
     login, password = str(form.get("login", "")), str(form.get("password", ""))
 

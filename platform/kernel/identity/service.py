@@ -18,7 +18,7 @@ from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.db.prepared import PreparedSelect
 from openitsm.kernel.db.session import flush
-from openitsm.kernel.errors import BadUserInput
+from openitsm.kernel.errors import BadUserInput, _t
 from openitsm.kernel.identity.models import AuthSession, User
 from openitsm.kernel.identity.token_models import API_TOKEN_PREFIX
 
@@ -31,7 +31,7 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 def hash_password(password: str) -> str:
     if len(password) < 4:
-        raise BadUserInput("Passwords need at least 4 characters.", field="password")
+        raise BadUserInput(_t("Passwords need at least 4 characters."), field="password")
     return _hasher.hash(password)
 
 
@@ -47,9 +47,11 @@ def create_user(
 ) -> User:
     login = login.strip()
     if not login or len(login) > 150:
-        raise BadUserInput("A login is 1 to 150 characters.", field="login")
+        raise BadUserInput(_t("A login is 1 to 150 characters."), field="login")
     if session.scalar(select(User.id).where(User.login == login)) is not None:
-        raise BadUserInput(f"The login '{login}' is taken.", field="login")
+        raise BadUserInput(
+            _t("The login '{login}' is taken."), field="login", params={"login": login}
+        )
     user = User(
         login=login,
         name=name or login,

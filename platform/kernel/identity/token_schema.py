@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from openitsm.kernel.errors import Forbidden
+from openitsm.kernel.errors import Forbidden, _t
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, decode_id
@@ -61,7 +61,7 @@ def _signed_in_person(info: Info[Context, Any]) -> Any:
     actor = info.context.require_actor()
     request = info.context.request
     if request is not None and getattr(request.state, "api_token_id", None) is not None:
-        raise Forbidden("API tokens cannot manage API tokens; sign in as a person.")
+        raise Forbidden(_t("API tokens cannot manage API tokens; sign in as a person."))
     return actor
 
 

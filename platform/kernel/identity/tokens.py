@@ -21,7 +21,7 @@ from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.db.prepared import PreparedSelect
 from openitsm.kernel.db.session import flush
-from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
+from openitsm.kernel.errors import BadUserInput, Forbidden, NotFound, Unauthenticated, _t
 from openitsm.kernel.identity import events
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.identity.service import (
@@ -46,7 +46,7 @@ def digest(token: str) -> str:
 def _clean_roles(roles: Sequence[str]) -> list[str]:
     cleaned = sorted({role.strip() for role in roles})
     if any(not role or len(role) > 64 for role in cleaned):
-        raise BadUserInput("Role codes are 1 to 64 characters.", field="roles")
+        raise BadUserInput(_t("Role codes are 1 to 64 characters."), field="roles")
     return cleaned
 
 
@@ -63,17 +63,17 @@ def create_api_token(
         raise Unauthenticated()
     name = name.strip()
     if not name or len(name) > 200:
-        raise BadUserInput("A token's name is 1 to 200 characters.", field="name")
+        raise BadUserInput(_t("A token's name is 1 to 200 characters."), field="name")
     if expires_at.tzinfo is None:
-        raise BadUserInput("expiresAt needs a time zone offset.", field="expiresAt")
+        raise BadUserInput(_t("expiresAt needs a time zone offset."), field="expiresAt")
     now = utcnow()
     if expires_at <= now:
-        raise BadUserInput("expiresAt must be in the future.", field="expiresAt")
+        raise BadUserInput(_t("expiresAt must be in the future."), field="expiresAt")
     if expires_at - now > LONGEST_LIFETIME:
-        raise BadUserInput("A token expires within a year.", field="expiresAt")
+        raise BadUserInput(_t("A token expires within a year."), field="expiresAt")
     scope = _clean_roles(roles)
     if not actor.superuser and not set(scope) <= actor.roles:
-        raise Forbidden("A token can only carry roles its owner holds.")
+        raise Forbidden(_t("A token can only carry roles its owner holds."))
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=actor.user_id,
@@ -120,7 +120,7 @@ def may_see(actor: Actor, token: ApiToken) -> bool:
 def revoke_api_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or not may_see(actor, token):
-        raise NotFound("No such API token.")
+        raise NotFound(_t("No such API token."))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         flush(session)

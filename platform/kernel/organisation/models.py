@@ -8,11 +8,13 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openitsm.kernel.audit import Audited
+from openitsm.kernel.collation import SortedByName
+from openitsm.kernel.customfields.models import HasCustomFields
 from openitsm.kernel.db import Base, IdMixin, Timestamped, Versioned
 from openitsm.kernel.labels import pick_label
 
 
-class Department(IdMixin, Timestamped, Versioned, Audited, Base):
+class Department(IdMixin, Timestamped, Versioned, Audited, HasCustomFields, Base):
     """One node of the department tree (adjacency list, any depth)."""
 
     __tablename__ = "department"
@@ -69,7 +71,7 @@ class UserRole(IdMixin, Audited, Base):
     role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), index=True)
 
 
-class ServiceUnit(IdMixin, Timestamped, Versioned, Audited, Base):
+class ServiceUnit(IdMixin, Timestamped, Versioned, Audited, HasCustomFields, SortedByName, Base):
     """A customer company served by the IT organisation (服务单位)."""
 
     __tablename__ = "service_unit"

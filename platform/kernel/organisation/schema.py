@@ -16,6 +16,9 @@ from openitsm.kernel.access import action_registry, require
 from openitsm.kernel.access.fields import field_access, set_field_rule
 from openitsm.kernel.access.models import FieldRule, RoleScope
 from openitsm.kernel.access.scope import set_role_scope
+from openitsm.kernel.customfields import service as customfields
+from openitsm.kernel.customfields.schema import custom_fields_field
+from openitsm.kernel.customfields.service import resource_fields
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import (
@@ -195,12 +198,13 @@ class ServiceUnitContactType(ModelNode):
 @strawberry.type(name="ServiceUnit", description="A customer company (服务单位).")
 class ServiceUnitType(ModelNode):
     __model__ = ServiceUnit
-    __fields__: ClassVar[Fields] = {"contacts": None, "members": None}
+    __fields__: ClassVar[Fields] = {"contacts": None, "members": None, "custom_fields": None}
 
     code: str
     name: str
     active: bool
     version: int
+    custom_fields: JSON = custom_fields_field()
 
     @strawberry.field
     async def contacts(
@@ -225,6 +229,7 @@ class DepartmentType(ModelNode):
     __fields__: ClassVar[Fields] = {
         "children": None,
         "members": None,
+        "custom_fields": None,
         "head": "head_user_id",
         "admin": "admin_user_id",
     }
@@ -234,6 +239,7 @@ class DepartmentType(ModelNode):
     sort_order: int
     active: bool
     version: int
+    custom_fields: JSON = custom_fields_field()
 
     @strawberry.field
     async def parent(
@@ -276,6 +282,7 @@ class DepartmentType(ModelNode):
 @strawberry.type(name="User")
 class UserType(ModelNode):
     __model__ = User
+    __fields__: ClassVar[Fields] = {"custom_fields": None}
 
     login: str
     name: str
@@ -287,6 +294,7 @@ class UserType(ModelNode):
     time_zone: str
     is_superuser: bool
     version: int
+    custom_fields: JSON = custom_fields_field()
 
     @strawberry.field
     async def department(
@@ -329,6 +337,9 @@ class UserFilter:
     )
     department: relay.GlobalID | None = None
     active: bool | None = None
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description='Custom field values to match, e.g. {"cf_region": "north"}.'
+    )
 
 
 @strawberry.type
@@ -375,6 +386,10 @@ class OrganisationQuery:
             if filter.active is not None:
                 access.check_read(["active"])
                 statement = statement.where(User.active.is_(filter.active))
+            if filter.custom_fields:
+                statement = customfields.where_values(
+                    info.context.session, statement, User, "user", filter.custom_fields
+                )
         # By login, unless the login is hidden from the reader: then by id, which shows nothing.
         by_login = field_access(info.context.actor, "user").readable("login")
         return info.context.paginate(
@@ -419,7 +434,7 @@ class OrganisationQuery:
             ResourceType(
                 name=kind.name,
                 labels=dict(kind.labels),  # type: ignore[arg-type]
-                fields=sorted(kind.fields),
+                fields=sorted(resource_fields(info.context.session, kind)),
                 scoped=kind.scope is not None,
             )
             for _, kind in sorted(info.context.kernel.record_kinds.kinds.items())
@@ -460,6 +475,9 @@ class CreateDepartmentInput:
     sort_order: int | None = None
     head: relay.GlobalID | None = None
     admin: relay.GlobalID | None = None
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom field values by name; null clears one."
+    )
 
 
 @strawberry.input
@@ -470,6 +488,9 @@ class UpdateDepartmentInput:
     active: bool | None = None
     head: relay.GlobalID | None = strawberry.UNSET
     admin: relay.GlobalID | None = strawberry.UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom field values by name; null clears one."
+    )
 
 
 @strawberry.input
@@ -486,6 +507,9 @@ class CreateUserInput:
     manager: relay.GlobalID | None = None
     roles: list[relay.GlobalID] | None = None
     service_units: list[relay.GlobalID] | None = None
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom field values by name; null clears one."
+    )
 
 
 @strawberry.input
@@ -504,6 +528,9 @@ class UpdateUserInput:
     )
     service_units: list[relay.GlobalID] | None = strawberry.field(
         default=None, description="The complete list of service units."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom field values by name; null clears one."
     )
 
 
@@ -529,6 +556,9 @@ class ServiceUnitInput:
     code: str | None = None
     name: str | None = None
     active: bool | None = None
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom field values by name; null clears one."
+    )
 
 
 @strawberry.input
@@ -602,6 +632,7 @@ class OrganisationMutation:
             sort_order=input.sort_order,
             head_user_id=_optional_id(input.head, UserType, "head"),
             admin_user_id=_optional_id(input.admin, UserType, "admin"),
+            custom_fields=input.custom_fields,
         )
         return DepartmentPayload(department=department)  # type: ignore[arg-type]
 
@@ -619,6 +650,7 @@ class OrganisationMutation:
             "name": input.name,
             "sort_order": input.sort_order,
             "active": input.active,
+            "custom_fields": input.custom_fields,
         }
         if input.head is not strawberry.UNSET:
             changes["head_user_id"] = _optional_id(input.head, UserType, "head")
@@ -658,6 +690,7 @@ class OrganisationMutation:
                 "phone": input.phone,
                 "locale": input.locale,
                 "time_zone": input.time_zone,
+                "custom_fields": input.custom_fields,
             },
         )
         if changes["role_ids"]:
@@ -682,6 +715,7 @@ class OrganisationMutation:
                 "locale": input.locale,
                 "time_zone": input.time_zone,
                 "active": input.active,
+                "custom_fields": input.custom_fields,
             },
         )
         if changes["role_ids"] is not None:
@@ -779,9 +813,15 @@ class OrganisationMutation:
 
     @strawberry.mutation
     def create_service_unit(
-        self, info: Info[Context, Any], code: str, name: str
+        self,
+        info: Info[Context, Any],
+        code: str,
+        name: str,
+        custom_fields: JSON | None = None,
     ) -> ServiceUnitPayload:
-        unit = service.create_service_unit(_manage(info), code=code, name=name)
+        unit = service.create_service_unit(
+            _manage(info), code=code, name=name, custom_fields=custom_fields
+        )
         return ServiceUnitPayload(service_unit=unit)  # type: ignore[arg-type]
 
     @strawberry.mutation
@@ -796,7 +836,12 @@ class OrganisationMutation:
             _manage(info),
             decode_id(id, ServiceUnitType),
             version,
-            {"code": input.code, "name": input.name, "active": input.active},
+            {
+                "code": input.code,
+                "name": input.name,
+                "active": input.active,
+                "custom_fields": input.custom_fields,
+            },
         )
         return ServiceUnitPayload(service_unit=unit)  # type: ignore[arg-type]
 

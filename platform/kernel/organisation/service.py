@@ -20,10 +20,11 @@ from sqlalchemy.orm.attributes import flag_modified
 from openitsm.kernel.access import ActionRegistry
 from openitsm.kernel.access import grants as grants_module
 from openitsm.kernel.access.fields import check_write, written_fields
+from openitsm.kernel.customfields import service as customfields
 from openitsm.kernel.db import check_version, tree
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.spec import LOCALES
-from openitsm.kernel.errors import BadUserInput, NotFound
+from openitsm.kernel.errors import BadUserInput, NotFound, _t
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import (
@@ -50,21 +51,40 @@ FIELD_OF_ARGUMENT = {"role_ids": "roles", "service_unit_ids": "service_units"}
 def _guard(
     session: Session, resource: str, values: Mapping[str, Any], links: Iterable[str] = ()
 ) -> None:
-    """Refuse the call when it writes a field the session's actor may not change."""
-    check_write(session, resource, written_fields(values, links, FIELD_OF_ARGUMENT))
+    """Refuse the call when it writes a field the session's actor may not change (custom
+    fields are checked one by one when they are applied)."""
+    own = {key: value for key, value in values.items() if key != "custom_fields"}
+    check_write(session, resource, written_fields(own, links, FIELD_OF_ARGUMENT))
+
+
+def _set_custom(
+    session: Session,
+    record: Any,
+    resource: str,
+    values: Mapping[str, Any] | None,
+    *,
+    creating: bool = False,
+) -> None:
+    """Check and write the custom field values a call carries (`custom_fields`)."""
+    if values is None:
+        return
+    checked = customfields.check_values(session, resource, values, creating=creating)
+    customfields.apply_values(session, record, resource, checked)
 
 
 def _code(code: str, field: str = "code") -> str:
     code = (code or "").strip()
     if not code or len(code) > MAX_CODE or not all(c.isalnum() or c in "_-." for c in code):
-        raise BadUserInput("Codes are 1 to 100 letters, digits, '_', '-' or '.'.", field=field)
+        raise BadUserInput(_t("Codes are 1 to 100 letters, digits, '_', '-' or '.'."), field=field)
     return code
 
 
 def _name(name: str, field: str = "name", limit: int = 200) -> str:
     name = (name or "").strip()
     if not name or len(name) > limit:
-        raise BadUserInput(f"A name is 1 to {limit} characters.", field=field)
+        raise BadUserInput(
+            _t("A name is 1 to {limit} characters."), field=field, params={"limit": limit}
+        )
     return name
 
 
@@ -73,7 +93,9 @@ def _optional(value: str | None, field: str, limit: int) -> str | None:
         return None
     value = value.strip()
     if len(value) > limit:
-        raise BadUserInput(f"{field} is limited to {limit} characters.", field=field)
+        raise BadUserInput(
+            _t("{field} is limited to {limit} characters."), field=field, params={"limit": limit}
+        )
     return value or None
 
 
@@ -87,20 +109,26 @@ def _labels(labels: Mapping[str, str]) -> dict[str, str]:
         )
     cleaned = {locale: text.strip() for locale, text in labels.items()}
     if not any(cleaned.values()) or any(len(text) > 200 for text in cleaned.values()):
-        raise BadUserInput("Give a name of 1 to 200 characters in a language.", field="labels")
+        raise BadUserInput(_t("Give a name of 1 to 200 characters in a language."), field="labels")
     return cleaned
 
 
 def _unique(session: Session, model: Any, column: str, value: Any, own_id: int | None) -> None:
     found = session.scalar(select(model.id).where(getattr(model, column) == value))
     if found is not None and found != own_id:
-        raise BadUserInput(f"The {column.replace('_', ' ')} '{value}' is taken.", field=column)
+        raise BadUserInput(
+            _t("The {what} '{value}' is taken."),
+            field=column,
+            params={"what": column.replace("_", " "), "value": value},
+        )
 
 
 def _get(session: Session, model: Any, record_id: int, what: str, field: str = "id") -> Any:
     record = session.get(model, record_id)
     if record is None:
-        raise NotFound(f"No {what} with id {record_id}.", field=field)
+        raise NotFound(
+            _t("No {what} with id {id}."), field=field, params={"what": what, "id": record_id}
+        )
     return record
 
 
@@ -144,7 +172,7 @@ def _check_parent(session: Session, parent_id: int | None, moving: int | None = 
     parent = get_department(session, parent_id, "parentId")
     if moving is not None and tree.is_within(session, Department, parent, moving):
         raise BadUserInput(
-            "A department cannot be moved under itself or one of its sub-departments.",
+            _t("A department cannot be moved under itself or one of its sub-departments."),
             field="parentId",
         )
 
@@ -162,6 +190,7 @@ def create_department(
     sort_order: int | None = None,
     head_user_id: int | None = None,
     admin_user_id: int | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
 ) -> Department:
     _guard(
         session,
@@ -191,6 +220,7 @@ def create_department(
         admin_user_id=admin_user_id,
     )
     session.add(department)
+    _set_custom(session, department, "department", custom_fields, creating=True)
     flush(session)
     return department
 
@@ -212,6 +242,7 @@ def update_department(
             values[key] = changes[key]
     for key, value in values.items():
         setattr(department, key, value)
+    _set_custom(session, department, "department", changes.get("custom_fields"))
     flush(session)
     return department
 
@@ -443,14 +474,15 @@ def _check_user_links(
         manager_id = changes["manager_id"]
         if manager_id is not None:
             if manager_id == user_id:
-                raise BadUserInput("A user cannot be their own manager.", field="managerId")
+                raise BadUserInput(_t("A user cannot be their own manager."), field="managerId")
             node = get_user(session, manager_id, "managerId")
             seen: set[int] = set()
             while node is not None and node.manager_id is not None and node.id not in seen:
                 seen.add(node.id)
                 if node.manager_id == user_id:
                     raise BadUserInput(
-                        "This manager reports to the user already (a cycle).", field="managerId"
+                        _t("This manager reports to the user already (a cycle)."),
+                        field="managerId",
                     )
                 node = session.get(User, node.manager_id)
         links["manager_id"] = manager_id
@@ -527,6 +559,7 @@ def create_user(
     user = identity.create_user(
         session, login, values.pop("name"), password=password, superuser=superuser
     )
+    _set_custom(session, user, "user", changes.get("custom_fields"), creating=True)
     _apply_user(session, user, values, links)
     return user
 
@@ -537,6 +570,7 @@ def update_user(session: Session, user_id: int, version: int, changes: Mapping[s
     check_version(user, version, "user")
     values = _check_user_fields(session, user.id, changes)
     links = _check_user_links(session, user.id, changes)
+    _set_custom(session, user, "user", changes.get("custom_fields"))
     _apply_user(session, user, values, links)
     return user
 
@@ -562,13 +596,20 @@ def user_role_ids(session: Session, user_ids: Sequence[int]) -> dict[int, list[i
 # --- service units --------------------------------------------------------------------
 
 
-def create_service_unit(session: Session, *, code: str, name: str) -> ServiceUnit:
+def create_service_unit(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    custom_fields: Mapping[str, Any] | None = None,
+) -> ServiceUnit:
     _guard(session, "service_unit", {"code": code, "name": name})
     code = _code(code)
     name = _name(name)
     _unique(session, ServiceUnit, "code", code, None)
     unit = ServiceUnit(code=code, name=name)
     session.add(unit)
+    _set_custom(session, unit, "service_unit", custom_fields, creating=True)
     flush(session)
     return unit
 
@@ -581,6 +622,7 @@ def update_service_unit(
     check_version(unit, version, "service unit")
     for key, value in _named_changes(session, unit, changes).items():
         setattr(unit, key, value)
+    _set_custom(session, unit, "service_unit", changes.get("custom_fields"))
     flush(session)
     return unit
 

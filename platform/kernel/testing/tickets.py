@@ -20,11 +20,14 @@ import strawberry
 from sqlalchemy import Engine, Integer, String, Text, or_, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from openitsm.kernel.access.fields import check_write, field_access
 from openitsm.kernel.access.scope import ScopeColumns, get_visible, visible
 from openitsm.kernel.audit import Audited
+from openitsm.kernel.customfields.models import HasCustomFields
+from openitsm.kernel.customfields.schema import custom_fields_field
 from openitsm.kernel.db import IdMixin, Versioned, check_version, utcnow
 from openitsm.kernel.db.session import flush
 from openitsm.kernel.errors import BadUserInput
@@ -40,7 +43,7 @@ class TicketBase(DeclarativeBase):
     """Kept apart from the kernel's metadata, so migrations never see the sample table."""
 
 
-class Ticket(IdMixin, Versioned, Audited, TicketBase):
+class Ticket(IdMixin, Versioned, Audited, HasCustomFields, TicketBase):
     """Links are plain ids: the kernel's tables live on another metadata."""
 
     __tablename__ = "sample_ticket"
@@ -104,6 +107,9 @@ TICKET = RecordKind(
         service_unit="service_unit_id",
     ),
     shows=("title", "status"),
+    searched=SEARCHED,
+    search_number="id",
+    search_order=("-opened_at",),
 )
 
 
@@ -158,8 +164,9 @@ def update_ticket(session: Session, ticket_id: int, version: int, **changes: Any
 @strawberry.type(name="Ticket")
 class TicketType(ModelNode):
     __model__ = Ticket
-    __fields__: ClassVar[Fields] = {"related": "related_id"}
+    __fields__: ClassVar[Fields] = {"related": "related_id", "custom_fields": None}
 
+    custom_fields: JSON = custom_fields_field()
     title: str
     description: str | None
     status: str

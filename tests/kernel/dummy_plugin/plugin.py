@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from openitsm.kernel import (
     hookimpl,
     task,
 )
-from openitsm.kernel.hookspecs import CredentialsCheck
+from openitsm.kernel.hookspecs import Announcement, CredentialsCheck, TimelineEntry
 from openitsm.kernel.identity.models import User
 
 from . import hookspecs
@@ -37,12 +38,15 @@ if TYPE_CHECKING:
 
     from openitsm.kernel import Kernel
     from openitsm.kernel.audit import RecordEventData
+    from openitsm.kernel.references import RecordRef
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 ACTOR_HEADER = "x-dummy-actor"
 DIRECTORY_LOGIN = "dummy-directory-user"
 DIRECTORY_PASSWORD = "letmein"
 DEMO_TEXT = "dummy demo note"
+ANNOUNCEMENT = "Dummy maintenance tonight"
+STEP_AT = dt.datetime(2001, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 # Traces of hook calls, cleared by the `dummy_plugin` fixture before each test.
 events: list[RecordEventData] = []
@@ -219,6 +223,35 @@ def authenticate_credentials(
         session.flush()
         user_id = user.id
     return CredentialsCheck(user_id=user_id)
+
+
+@hookimpl
+def workbench_announcements(actor: Actor, session: Session) -> list[Announcement]:
+    """One notice for signed-in users, once a dummy note exists (proves the session is usable)."""
+    if actor.user_id is None or session.scalar(select(func.count()).select_from(DummyNote)) == 0:
+        return []
+    return [Announcement(ANNOUNCEMENT, url="/dummy/ping", level="warning")]
+
+
+@hookimpl
+def record_timeline_entries(
+    kernel: Kernel,
+    session: Session,
+    actor: Actor,
+    ref: RecordRef,
+    before: dt.datetime | None,
+    limit: int,
+) -> list[TimelineEntry]:
+    """One process step, long ago, on every existing dummy note's timeline."""
+    if ref.kind != "dummy_note" or limit < 1 or (before is not None and before <= STEP_AT):
+        return []
+    if not kernel.record_kinds.exists(session, ref, actor):
+        return []
+    return [
+        TimelineEntry(
+            STEP_AT, "step", "dummy workflow", "Dummy step reached", "<b>done</b>", tone="success"
+        )
+    ]
 
 
 @hookimpl

@@ -1,0 +1,1 @@
+"""Comments on any record, public or internal, in the record's one timeline."""

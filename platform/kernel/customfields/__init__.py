@@ -1,0 +1,1 @@
+"""Fields an administrator adds to a resource without code; see `service`."""
