@@ -129,6 +129,11 @@ MAIN_PAGES = (
     ("departments", "/admin/departments"),
     ("roles", "/admin/roles"),
     ("profile", "/profile"),
+    ("service-units", "/admin/service-units"),
+    ("service-unit", "/admin/service-units/1"),
+    ("custom-fields", "/admin/custom-fields?resource=service_unit"),
+    ("site", "/admin/site"),
+    ("search", "/search?q=a"),
 )
 
 
