@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-
 from openitsm.kernel.errors import ConfigurationError
 
+# alembic is imported where it is used: web processes and workers start without it.
 if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     from openitsm.kernel.app import Kernel
 
 SCRIPT_LOCATION = Path(__file__).parent
@@ -31,6 +30,8 @@ class MigrationBranch:
 
 
 def alembic_config(kernel: Kernel) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     locations = []
@@ -55,6 +56,8 @@ def _join(paths: list[str]) -> str:
 def upgrade(kernel: Kernel, target: str = "heads") -> None:
     config = alembic_config(kernel)
     try:
+        from alembic import command
+
         command.upgrade(config, target)
     except ConfigurationError:
         raise
@@ -65,20 +68,28 @@ def upgrade(kernel: Kernel, target: str = "heads") -> None:
 
 
 def downgrade(kernel: Kernel, target: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(kernel), target)
 
 
 def heads(kernel: Kernel) -> set[str]:
+    from alembic.script import ScriptDirectory
+
     return set(ScriptDirectory.from_config(alembic_config(kernel)).get_heads())
 
 
 def current(kernel: Kernel) -> set[str]:
     with kernel.engine.connect() as connection:
+        from alembic.runtime.migration import MigrationContext
+
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
 def pending_migrations(kernel: Kernel) -> list[str]:
     """Branch heads the database has not reached, as 'label@revision'."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(kernel))
     applied = current(kernel)
     reached: set[str] = set()
@@ -106,6 +117,8 @@ def revision(kernel: Kernel, plugin_label: str, message: str, autogenerate: bool
     branch = next((b for b in kernel.migration_branches if b.label == plugin_label), None)
     if branch is None:
         raise ConfigurationError(f"no enabled plugin has the migration branch '{plugin_label}'")
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(config)
     has_base = any(plugin_label in (r.branch_labels or ()) for r in script.walk_revisions())
     options: dict[str, Any] = {"message": message, "autogenerate": autogenerate}
@@ -115,4 +128,6 @@ def revision(kernel: Kernel, plugin_label: str, message: str, autogenerate: bool
         options.update(head="base", branch_label=plugin_label, version_path=str(branch.path))
         if plugin_label != "kernel":
             options["depends_on"] = "kernel"
+    from alembic import command
+
     return command.revision(config, **options)
