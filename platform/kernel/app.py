@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.dictionaries.spec import DictionarySpec
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
+    from openitsm.kernel.workflow.service import ProcessSpec
 
 log = logging.getLogger("openitsm")
 _current: Kernel | None = None
@@ -127,6 +128,15 @@ class Kernel:
         return [
             dataclasses.replace(spec, owner=spec.owner or owner)
             for owner, specs in self.contributions("register_dictionaries")
+            for spec in specs
+        ]
+
+    @property
+    def shipped_processes(self) -> list[tuple[str, ProcessSpec]]:
+        """(plugin, spec) of every process the enabled plugins ship."""
+        return [
+            (owner, spec)
+            for owner, specs in self.contributions("register_processes")
             for spec in specs
         ]
 

@@ -64,6 +64,7 @@ def migrate(target: str | None) -> None:
     from openitsm.kernel import migrations
     from openitsm.kernel.dictionaries.service import sync_declared
     from openitsm.kernel.organisation.service import sync_kernel_roles
+    from openitsm.kernel.workflow.service import sync_shipped
 
     kernel = build_kernel()
     if target:
@@ -74,9 +75,11 @@ def migrate(target: str | None) -> None:
     with kernel.session() as session:
         added = sync_declared(session, kernel.dictionary_specs)
         roles = sync_kernel_roles(session, kernel)
+        processes = sync_shipped(session, kernel.shipped_processes)
     revisions = ", ".join(sorted(migrations.current(kernel)))
     click.echo(
-        f"database is current ({revisions}); {added} dictionary rows added, {roles} roles added"
+        f"database is current ({revisions}); {added} dictionary rows added, {roles} roles added, "
+        f"{processes} processes published"
     )
 
 
@@ -104,12 +107,14 @@ def demo(password: str) -> None:
     from openitsm.kernel.identity import service
     from openitsm.kernel.identity.models import User
     from openitsm.kernel.organisation.service import sync_kernel_roles
+    from openitsm.kernel.workflow.service import sync_shipped
 
     kernel = build_kernel()
     migrations.upgrade(kernel)
     with kernel.session() as session:
         sync_declared(session, kernel.dictionary_specs)
         sync_kernel_roles(session, kernel)
+        sync_shipped(session, kernel.shipped_processes)
         for login, name, superuser in DEMO_USERS:
             user = session.scalar(select(User).where(User.login == login))
             if user is None:

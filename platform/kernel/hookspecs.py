@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
     from openitsm.kernel.references import RecordKind, RecordRef
+    from openitsm.kernel.workflow.service import ProcessSpec
     from openitsm.web.menus import MenuItem
     from openitsm.web.widgets import Widget
 
@@ -129,6 +130,16 @@ def register_dictionaries() -> Iterable[DictionarySpec]:
 
     Called after migrations (`openitsm migrate`, `demo`), which add missing dictionaries
     and items and never overwrite what an administrator has edited.
+    """
+
+
+@hookspec
+def register_processes() -> Iterable[ProcessSpec]:
+    """Return `ProcessSpec`s: the BPMN files of the processes a module ships.
+
+    Called after migrations (`openitsm migrate`, `demo`): a process of which no version is
+    stored yet is imported and published; a process an administrator has redrawn is left as
+    it is.
     """
 
 

@@ -187,6 +187,22 @@ def test_hook_register_tasks(dummy_kernel: Kernel, dummy_plugin: ModuleType) -> 
     assert texts == ["queued note"]
 
 
+def test_hook_register_processes(dummy_kernel: Kernel) -> None:
+    from openitsm.kernel.workflow import service as workflow
+
+    shipped = dummy_kernel.shipped_processes
+    assert ("dummy", "dummy_review") in {(p, s.path.stem) for p, s in shipped}
+    with dummy_kernel.session() as session:
+        assert workflow.sync_shipped(session, shipped) == 2  # the dummy's and the kernel's sample
+        assert workflow.sync_shipped(session, shipped) == 0
+        published = workflow.current(session, "dummy_review")
+        assert (published.number, published.state, published.source) == (
+            1,
+            "published",
+            "plugin:dummy",
+        )
+
+
 def test_hook_register_dictionaries(dummy_kernel: Kernel) -> None:
     result = gql(
         dummy_kernel,

@@ -29,6 +29,7 @@ from openitsm.kernel import (
 )
 from openitsm.kernel.hookspecs import Announcement, CredentialsCheck, TimelineEntry
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.workflow.service import ProcessSpec
 
 from . import hookspecs
 from .models import DummyNote
@@ -154,6 +155,11 @@ def register_widgets() -> list[Any]:
 @hookimpl
 def register_tasks() -> list[Any]:
     return [add_note]
+
+
+@hookimpl
+def register_processes() -> list[ProcessSpec]:
+    return [ProcessSpec(Path(__file__).parent / "processes" / "dummy_review.bpmn")]
 
 
 @hookimpl

@@ -1,0 +1,1 @@
+"""The workflow engine: BPMN process definitions run over relational tables."""
