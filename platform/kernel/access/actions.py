@@ -76,6 +76,16 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "Download lists as Excel files, with only the rows and fields the user may see.",
     ),
     ActionSpec(
+        "process.read",
+        {"zh-CN": "查看流程定义", "en": "See process definitions"},
+        "See every process, its versions and its diagram.",
+    ),
+    ActionSpec(
+        "process.manage",
+        {"zh-CN": "管理流程定义", "en": "Manage process definitions"},
+        "Import, redraw and publish processes.",
+    ),
+    ActionSpec(
         "fields.manage",
         {"zh-CN": "管理自定义字段", "en": "Manage custom fields"},
         "Add, change and retire the custom fields of users, departments and other records.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.workflow.models import ProcessVersion
 from openitsm.kernel.workflow.service import ProcessSpec
@@ -14,6 +15,19 @@ PROCESSES = Path(__file__).parent / "processes"
 @hookimpl
 def register_models() -> list[type]:
     return [ProcessVersion]
+
+
+@hookimpl
+def register_graphql() -> GraphQLContribution:
+    from openitsm.kernel.workflow.schema import (
+        ProcessMutation,
+        ProcessQuery,
+        ProcessVersionType,
+    )
+
+    return GraphQLContribution(
+        query=ProcessQuery, mutation=ProcessMutation, types=[ProcessVersionType]
+    )
 
 
 @hookimpl

@@ -65,11 +65,19 @@ def test_actions_are_the_union_over_roles(kernel: Kernel) -> None:
         supervisor = service.role_by_code(session, "supervisor")
         admin_role = service.role_by_code(session, "administrator")
         service.grant_role(session, user.id, supervisor.id)
-        assert actor_for_user(session, user.id).actions == {"org.read", "audit.read"}
+        assert actor_for_user(session, user.id).actions == {
+            "org.read",
+            "audit.read",
+            "process.read",
+        }
         service.grant_role(session, user.id, admin_role.id)
         assert actor_for_user(session, user.id).actions == {a.name for a in registry}
         service.revoke_role(session, user.id, admin_role.id)
-        assert actor_for_user(session, user.id).actions == {"org.read", "audit.read"}
+        assert actor_for_user(session, user.id).actions == {
+            "org.read",
+            "audit.read",
+            "process.read",
+        }
 
 
 def test_dictionary_edit_and_audit_timeline_need_their_actions(kernel: Kernel) -> None:

@@ -102,3 +102,53 @@ def test_shipped_processes_are_published_once_and_a_redrawn_one_is_kept(kernel: 
         workflow.publish(session, draft.key, draft.number, draft.version)
         assert workflow.sync_shipped(session, shipped) == 0
         assert "PT4H" in workflow.current(session, "two_level_approval").xml
+
+
+IMPORT = """mutation($xml: String!, $draft: Int) {
+  importProcess(xml: $xml, draftVersion: $draft) { id key number state version }
+}"""
+PUBLISH = """mutation($key: String!, $number: Int!, $version: Int!) {
+  publishProcess(key: $key, number: $number, version: $version) { number state }
+}"""
+
+
+def test_graphql_imports_publishes_and_lists_under_the_process_actions(kernel: Kernel) -> None:
+    from openitsm.kernel.access import action_registry
+    from openitsm.kernel.identity import service as identity
+    from openitsm.kernel.organisation import service as organisation
+    from openitsm.kernel.testing import actor_of, error_codes, gql
+
+    with kernel.session() as session:
+        designer = identity.create_user(session, "designer", "Designer")
+        reader = identity.create_user(session, "reader", "Reader")
+        role = organisation.create_role(
+            session, action_registry(kernel), code="designer", labels={"en": "Designer"},
+            actions=["process.read", "process.manage"],
+        )  # fmt: skip
+        organisation.grant_role(session, designer.id, role.id)
+        ids = designer.id, reader.id
+    designer_actor, reader_actor = actor_of(kernel, ids[0]), actor_of(kernel, ids[1])
+    refused = gql(kernel, IMPORT, {"xml": review()}, actor=reader_actor)
+    assert error_codes(refused) == ["FORBIDDEN"]
+    broken = gql(kernel, IMPORT, {"xml": review().replace("reviewer", "")}, actor=designer_actor)
+    assert error_codes(broken) == ["BAD_USER_INPUT"]
+    assert broken["errors"][0]["extensions"]["problems"][0]["element"] == "t"
+    draft = gql(kernel, IMPORT, {"xml": review()}, actor=designer_actor)["data"]["importProcess"]
+    assert (draft["key"], draft["number"], draft["state"]) == ("review", 1, "draft")
+    done = gql(
+        kernel, PUBLISH, {"key": "review", "number": 1, "version": draft["version"]},
+        actor=designer_actor,
+    )  # fmt: skip
+    assert done["data"]["publishProcess"] == {"number": 1, "state": "published"}
+    listed = gql(
+        kernel, "{ processes { key current { number } draft { number } versions } }",
+        actor=designer_actor,
+    )  # fmt: skip
+    assert listed["data"]["processes"] == [
+        {"key": "review", "current": {"number": 1}, "draft": None, "versions": 1}
+    ]
+    node = "query($id: ID!) { node(id: $id) { ... on ProcessVersion { key } } }"
+    assert gql(kernel, node, {"id": draft["id"]}, actor=reader_actor)["data"]["node"] is None
+    assert gql(kernel, node, {"id": draft["id"]}, actor=designer_actor)["data"]["node"] == {
+        "key": "review"
+    }
