@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -114,10 +115,20 @@ def execute(
     request_id: str | None = None,
     actor: Any = None,
 ) -> dict[str, Any]:
-    """Run one operation from synchronous code (tests, scripts) on this thread's own loop."""
-    return _loop().run_until_complete(
-        run_operation(kernel, query, variables, operation, request, request_id, actor)
-    )
+    """Run one operation from synchronous code (tests, scripts) on this thread's own loop,
+    or on a thread of its own when a loop already runs here (a browser driver's, say)."""
+
+    def run() -> dict[str, Any]:
+        return _loop().run_until_complete(
+            run_operation(kernel, query, variables, operation, request, request_id, actor)
+        )
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
 
 
 async def run_operation(
