@@ -18,10 +18,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.customfields.service import nested
-from openitsm.kernel.customfields.values import is_custom
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import BadUserInput, Conflict, Forbidden, NotFound, OpenITSMError
 from openitsm.kernel.forms import (
@@ -39,7 +37,7 @@ from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.models import Department
 from openitsm.web import pickers
-from openitsm.web.customfields import custom_form
+from openitsm.web.customfields import custom_form, refusal
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context, read_post
 
@@ -139,10 +137,9 @@ def _tree_values(page: PageContext) -> dict[str, Any]:
 
 @explained
 async def show_tree(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, READ)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, READ)
     values = await run_in_threadpool(_tree_values, page)
     return page.respond("admin/departments.html", **values)
 
@@ -190,10 +187,9 @@ def _number(text: str, what: str) -> int:
 async def move(request: Request) -> Response:
     """A department dropped in the tree (htmx): saved, or refused; the tree comes back as
     stored either way, with what happened."""
-    page = page_context(request)
+    page = page_context(request, MANAGE)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, MANAGE)
     form = await request.form()
     check_csrf(request, form)
     department_id = int(request.path_params["department_id"])
@@ -287,10 +283,7 @@ def _show(
 
 def _refusal(page: PageContext, error: OpenITSMError) -> tuple[dict[str, FieldError], str]:
     """A service refusal as an error next to its field, or as a message over the form."""
-    field_name = str(error.extensions.get("field", ""))
-    if is_custom(field_name):
-        return {field_name: FieldError(str(error.extensions.get("reason") or "invalid"))}, ""
-    name = SERVICE_FIELDS.get(field_name)
+    name = SERVICE_FIELDS.get(str(error.extensions.get("field", "")))
     if name == "code":
         code = "taken" if "taken" in error.message else "not_a_code"
         return {name: FieldError(code)}, ""
@@ -300,15 +293,14 @@ def _refusal(page: PageContext, error: OpenITSMError) -> tuple[dict[str, FieldEr
         return {name: FieldError("unknown_department")}, ""
     if name == "name":
         return {name: FieldError("too_long", {"max": 200})}, ""
-    return {}, page.explain(error)
+    return refusal(page, error)  # a custom field's next to it, anything else over the form
 
 
 @explained
 async def new_department(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, MANAGE)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, MANAGE)
     parent = request.query_params.get("parent", "")
     values = {"parent_id": int(parent)} if parent.isdigit() else {}
     return await run_in_threadpool(lambda: _show(page, NEW_DEPARTMENT, values, department_id=None))
@@ -316,10 +308,9 @@ async def new_department(request: Request) -> Response:
 
 @explained
 async def create_department(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, MANAGE)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, MANAGE)
     posted, _ = await read_post(request)
     access = field_access(page.actor, "department")
 
@@ -369,10 +360,9 @@ async def create_department(request: Request) -> Response:
 
 @explained
 async def edit_department(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, READ)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, READ)
     department_id = int(request.path_params["department_id"])
     may_edit = page.actor.can(MANAGE)
 
@@ -397,10 +387,9 @@ async def edit_department(request: Request) -> Response:
 
 @explained
 async def save_department(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, MANAGE)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, MANAGE)
     department_id = int(request.path_params["department_id"])
     posted, version = await read_post(request)
     access = field_access(page.actor, "department")

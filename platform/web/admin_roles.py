@@ -171,10 +171,9 @@ def _role_id(request: Request) -> int:
 
 @explained
 async def list_roles(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, READ)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, READ)
     values = await run_in_threadpool(_list_values, page)
     return page.respond(
         "admin/roles.html", may_manage=page.actor.can(MANAGE), typed={}, error=None, **values
@@ -222,10 +221,9 @@ async def create_role(request: Request) -> Response:
 
 @explained
 async def show_role(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, READ)
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, READ)
     values = await run_in_threadpool(_role_values, page, _role_id(request))
     return page.respond(
         "admin/roles_detail.html",

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.customfields.service import nested
 from openitsm.kernel.errors import BadUserInput, Conflict
@@ -123,11 +122,7 @@ CONTACT_FORM = Form(
 
 
 def _viewer(request: Request, action: str = "org.read") -> PageContext | Response:
-    page = page_context(request)
-    if isinstance(page, PageContext):
-        require(page.actor, "org.read")
-        require(page.actor, action)
-    return page
+    return page_context(request, "org.read", action)
 
 
 # --- the list -------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel.access import require
 from openitsm.kernel.errors import BadUserInput, Conflict, NotFound
 from openitsm.kernel.settings import is_secret
 from openitsm.kernel.sitesettings import service
@@ -109,10 +108,9 @@ def _page(page: PageContext, status: int = 200, **extra: Any) -> Response:
 
 @explained
 async def site_page(request: Request) -> Response:
-    page = page_context(request)
+    page = page_context(request, "site.read")
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, "site.read")
     done = request.query_params.get("done", "")
     added = [n for n in request.query_params.get("added", "").split(",") if n]
     return await run_in_threadpool(_page, page, done=done if done in DONE else "", added=added)

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
@@ -122,10 +121,9 @@ def search_users(session: Session, actor: Actor, term: str, limit: int = MAX_USE
 @explained
 async def pick_users(request: Request) -> Response:
     """Options for a user picker (htmx): `q` is the typed text, `name` the picker's field."""
-    page = page_context(request)
+    page = page_context(request, "org.read")
     if not isinstance(page, PageContext):
         return page
-    require(page.actor, "org.read")
     term = request.query_params.get("q", "")[:100]
     field = request.query_params.get("name", "")
 
