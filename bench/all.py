@@ -9,7 +9,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("startup", "memory", "graphql", "permissions", "export", "pages")
+BENCHMARKS = ("startup", "memory", "graphql", "permissions", "export", "pages", "workflow")
 
 
 def main() -> int:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.dictionaries.spec import DictionarySpec
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
+    from openitsm.kernel.workflow.engine import ServiceAction
     from openitsm.kernel.workflow.service import ProcessSpec
 
 log = logging.getLogger("openitsm")
@@ -139,6 +140,20 @@ class Kernel:
             for owner, specs in self.contributions("register_processes")
             for spec in specs
         ]
+
+    @cached_property
+    def service_actions(self) -> dict[str, ServiceAction]:
+        """What process service tasks may run, by name; a name declared twice stops start-up."""
+        found: dict[str, ServiceAction] = {}
+        for owner, actions in self.contributions("register_service_actions"):
+            for action in actions:
+                if action.name in found:
+                    raise ConfigurationError(
+                        f"Plugin '{owner}' declares the service action '{action.name}', "
+                        "which another plugin declares too."
+                    )
+                found[action.name] = action
+        return found
 
     @cached_property
     def huey(self) -> huey_module.Huey:

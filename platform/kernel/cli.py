@@ -62,9 +62,6 @@ def cli(config: str | None) -> None:
 def migrate(target: str | None) -> None:
     """Bring the database up to date with every enabled plugin."""
     from openitsm.kernel import migrations
-    from openitsm.kernel.dictionaries.service import sync_declared
-    from openitsm.kernel.organisation.service import sync_kernel_roles
-    from openitsm.kernel.workflow.service import sync_shipped
 
     kernel = build_kernel()
     if target:
@@ -72,10 +69,7 @@ def migrate(target: str | None) -> None:
         click.echo(f"downgraded to {target}")
         return
     migrations.upgrade(kernel)
-    with kernel.session() as session:
-        added = sync_declared(session, kernel.dictionary_specs)
-        roles = sync_kernel_roles(session, kernel)
-        processes = sync_shipped(session, kernel.shipped_processes)
+    added, roles, processes = migrations.sync_shipped_data(kernel)
     revisions = ", ".join(sorted(migrations.current(kernel)))
     click.echo(
         f"database is current ({revisions}); {added} dictionary rows added, {roles} roles added, "
@@ -103,18 +97,13 @@ def demo(password: str) -> None:
     from sqlalchemy import select
 
     from openitsm.kernel import migrations
-    from openitsm.kernel.dictionaries.service import sync_declared
     from openitsm.kernel.identity import service
     from openitsm.kernel.identity.models import User
-    from openitsm.kernel.organisation.service import sync_kernel_roles
-    from openitsm.kernel.workflow.service import sync_shipped
 
     kernel = build_kernel()
     migrations.upgrade(kernel)
+    migrations.sync_shipped_data(kernel)
     with kernel.session() as session:
-        sync_declared(session, kernel.dictionary_specs)
-        sync_kernel_roles(session, kernel)
-        sync_shipped(session, kernel.shipped_processes)
         for login, name, superuser in DEMO_USERS:
             user = session.scalar(select(User).where(User.login == login))
             if user is None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.migrations import MigrationBranch
     from openitsm.kernel.queue import Task
     from openitsm.kernel.references import RecordKind, RecordRef
+    from openitsm.kernel.workflow.engine import ServiceAction, WorkflowEvent
     from openitsm.kernel.workflow.service import ProcessSpec
     from openitsm.web.menus import MenuItem
     from openitsm.web.widgets import Widget
@@ -140,6 +141,17 @@ def register_processes() -> Iterable[ProcessSpec]:
     Called after migrations (`openitsm migrate`, `demo`): a process of which no version is
     stored yet is imported and published; a process an administrator has redrawn is left as
     it is.
+    """
+
+
+@hookspec
+def register_service_actions() -> Iterable[ServiceAction]:
+    """Return `ServiceAction`s: what a process's service tasks run (`itsm:action="name"`).
+
+    `run(context)` gets the session, the instance, the node and the instance's variables, runs
+    inside the step's transaction and may return variables to merge into the instance. Name
+    them `<plugin>.<verb>`; a name declared twice stops start-up, and a step naming an action
+    no enabled plugin provides fails with a clear error (nothing moves).
     """
 
 
@@ -328,6 +340,30 @@ def on_shutdown(kernel: Kernel) -> None:
 
 
 # --- Events: fan-out notifications after a transaction commits ----------------------
+
+
+@hookspec
+def on_workflow_event(event: WorkflowEvent, kernel: Kernel) -> None:
+    """Called after a process step commits, once per thing people should hear about.
+
+    `event.kind` is `assigned` (a work item reached people: `user_ids`, `role_codes`,
+    `department_ids`), `urged` (a supervisor urged an item; its assignee is in `user_ids`),
+    `reminded` and `escalated` (a deadline nears or passed), `fallback` (an assignee rule
+    found nobody; the owner roles are in `role_codes`) or `ended`. Notification channels
+    implement this; exceptions are logged and do not undo the step.
+    """
+
+
+@hookspec(firstresult=True)
+def workflow_record(session: Session, kind: str, record_id: int) -> Mapping[str, Any] | None:
+    """Return what process expressions may read of your record as `record` (plain values:
+    `{"category": "network", "owner": user_view(session, ci.owner_id)}`), or None when the
+    kind is not yours.
+
+    Called when a condition or assignee rule of an instance driving your record is
+    evaluated; the first plugin answering wins. Leave out fields the process should not
+    route on.
+    """
 
 
 @hookspec

@@ -86,6 +86,21 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "Import, redraw and publish processes.",
     ),
     ActionSpec(
+        "process.dispatch",
+        {"zh-CN": "调度流程事项", "en": "Dispatch work items"},
+        "Give any open step of any process to another person, department or role (调度).",
+    ),
+    ActionSpec(
+        "process.supervise",
+        {"zh-CN": "督办流程", "en": "Supervise processes"},
+        "See every running process and urge any open step; its assignee is told (督办).",
+    ),
+    ActionSpec(
+        "process.jump",
+        {"zh-CN": "流程跳转", "en": "Jump within processes"},
+        "Move a process from a step that allows it to any other step (跳转).",
+    ),
+    ActionSpec(
         "fields.manage",
         {"zh-CN": "管理自定义字段", "en": "Manage custom fields"},
         "Add, change and retire the custom fields of users, departments and other records.",

@@ -160,33 +160,46 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
     on_behalf_of = getattr(actor, "on_behalf_of", None)
     now = utcnow()
     published = session.info.setdefault("audit_published", [])
-    connection = session.connection()
+    recorded: list[tuple[Any, str, int, list[FieldChangeData]]] = []
     for obj, action, precomputed in pending:
         changes = precomputed if precomputed is not None else _changes(obj, action)
         if action == "update" and not changes:
             continue
         record_id = obj.id if action != "delete" else inspect(obj).identity[0]
-        event_id = connection.execute(
-            insert(AuditEvent).returning(AuditEvent.id),
-            {
-                "at": now,
-                "record_kind": obj.record_kind(),
-                "record_id": record_id,
-                "action": action,
-                "actor_id": actor_id,
-                "actor_label": actor_label,
-                "on_behalf_of_id": on_behalf_of,
-                "request_id": session.info.get("request_id"),
-            },
-        ).scalar_one()
-        if changes:
-            connection.execute(
-                insert(AuditChange),
-                [
-                    {"event_id": event_id, "field": c.field, "old_value": c.old, "new_value": c.new}
-                    for c in changes
-                ],
-            )
+        recorded.append((obj, action, record_id, changes))
+    if not recorded:
+        return
+    # One INSERT for the events and one for their changes, whatever the flush held: imports
+    # and directory syncs flush thousands of records at a time.
+    connection = session.connection()
+    event_ids = (
+        connection.execute(
+            insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True),
+            [
+                {
+                    "at": now,
+                    "record_kind": obj.record_kind(),
+                    "record_id": record_id,
+                    "action": action,
+                    "actor_id": actor_id,
+                    "actor_label": actor_label,
+                    "on_behalf_of_id": on_behalf_of,
+                    "request_id": session.info.get("request_id"),
+                }
+                for obj, action, record_id, _changes_ in recorded
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    change_rows = [
+        {"event_id": event_id, "field": c.field, "old_value": c.old, "new_value": c.new}
+        for event_id, (_obj, _action, _record_id, changes) in zip(event_ids, recorded, strict=True)
+        for c in changes
+    ]
+    if change_rows:
+        connection.execute(insert(AuditChange), change_rows)
+    for event_id, (obj, action, record_id, changes) in zip(event_ids, recorded, strict=True):
         published.append(
             RecordEventData(
                 event_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -29,11 +29,20 @@ def create_engine_for(url: str, *, echo: bool = False, pool_size: int = 10) -> E
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling would defer BEGIN; take control of it.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # pysqlite's own transaction handling would defer BEGIN; take control of it. A unit
+        # of work that must write what it reads asks for BEGIN IMMEDIATE (`begin_write`).
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     return create_engine(url, **options)
+
+
+IMMEDIATE = "openitsm_immediate"
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(IMMEDIATE)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

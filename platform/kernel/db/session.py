@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,40 @@ def flush(session: Session) -> None:
         if _is_sqlite_busy(exc):
             raise Conflict(BUSY_MESSAGE) from exc
         raise
+
+
+def begin_write(session: Session) -> None:
+    """Hold SQLite's write lock from the first statement of this unit of work, so that what
+    it reads next cannot change before it writes (BEGIN IMMEDIATE; others wait their turn).
+
+    PostgreSQL needs nothing here: its callers lock the rows they decide on (FOR UPDATE).
+    When the transaction has already read, a write takes the lock at once, and a snapshot
+    another writer has overtaken is a CONFLICT to try again.
+    """
+    if session.get_bind().dialect.name != "sqlite" or session.info.get("write_begun"):
+        return
+    from openitsm.kernel.db.engine import IMMEDIATE
+
+    session.info["write_begun"] = True  # until the transaction ends (_forget_write_lock)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        connection = session.connection(execution_options={IMMEDIATE: True})
+    if not caught:
+        return  # a new connection: it began with BEGIN IMMEDIATE
+    try:
+        # Any write statement takes the lock, even one that changes no row.
+        connection.exec_driver_sql("UPDATE grants_version SET value = value WHERE 0")
+    except OperationalError as exc:
+        if _is_sqlite_busy(exc):
+            raise Conflict(BUSY_MESSAGE) from exc
+        raise
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_write_lock(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop("write_begun", None)
 
 
 def after_commit(session: Session, callback: AfterCommit) -> None:

@@ -21,33 +21,54 @@ MAX_CODE = 100
 def sync_declared(session: Session, specs: Iterable[DictionarySpec]) -> int:
     """Add declared dictionaries and items that are missing; never overwrite edits.
 
-    Returns how many rows were added. Safe to run on every migrate.
+    Returns how many rows were added. Safe to run on every migrate. Rows are flushed one tree
+    level at a time (a child needs its parent's id), not one at a time: every migrate and every
+    test kernel runs this over all declared dictionaries.
     """
+    specs = list(specs)
+    dictionaries = {
+        row.code: row
+        for row in session.scalars(
+            select(Dictionary).where(Dictionary.code.in_([spec.code for spec in specs]))
+        )
+    }
     added = 0
     for spec in specs:
-        dictionary = session.scalar(select(Dictionary).where(Dictionary.code == spec.code))
-        if dictionary is None:
-            dictionary = Dictionary(
+        if spec.code not in dictionaries:
+            dictionaries[spec.code] = Dictionary(
                 code=spec.code,
                 labels=dict(spec.labels),
                 description=spec.description,
                 owner=spec.owner,
             )
-            session.add(dictionary)
-            flush(session)
+            session.add(dictionaries[spec.code])
             added += 1
-        existing = {
-            item.code: item
-            for item in session.scalars(
-                select(DictionaryItem).where(DictionaryItem.dictionary_id == dictionary.id)
+    if added:
+        flush(session)
+    existing = {
+        (item.dictionary_id, item.code): item
+        for item in session.scalars(
+            select(DictionaryItem).where(
+                DictionaryItem.dictionary_id.in_([row.id for row in dictionaries.values()])
             )
-        }
+        )
+    }
+    levels: list[list[tuple[int, str | None, int, Any]]] = []
+    for spec in specs:
+        dictionary_id = dictionaries[spec.code].id
+        depth_of: dict[str, int] = {}
         for parent_code, position, item in spec.walk():
-            if item.code in existing:
+            depth = depth_of[item.code] = depth_of[parent_code] + 1 if parent_code else 0
+            if (dictionary_id, item.code) in existing:
                 continue
-            parent = existing.get(parent_code) if parent_code else None
+            while len(levels) <= depth:
+                levels.append([])
+            levels[depth].append((dictionary_id, parent_code, position, item))
+    for level in levels:
+        for dictionary_id, parent_code, position, item in level:
+            parent = existing.get((dictionary_id, parent_code)) if parent_code else None
             row = DictionaryItem(
-                dictionary_id=dictionary.id,
+                dictionary_id=dictionary_id,
                 parent_id=parent.id if parent else None,
                 code=item.code,
                 labels=dict(item.labels),
@@ -55,9 +76,10 @@ def sync_declared(session: Session, specs: Iterable[DictionarySpec]) -> int:
                 builtin=True,
             )
             session.add(row)
-            flush(session)
-            existing[item.code] = row
+            existing[(dictionary_id, item.code)] = row
             added += 1
+        if level:
+            flush(session)
     return added
 
 

@@ -29,6 +29,17 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Hash and verify with other argon2 parameters from now on.
+
+    Hashes made with earlier parameters still verify and are rehashed at the next sign-in.
+    The test helpers choose the cheapest parameters: a suite signs in thousands of times.
+    """
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not a real password")
+
+
 def hash_password(password: str) -> str:
     if len(password) < 4:
         raise BadUserInput(_t("Passwords need at least 4 characters."), field="password")

@@ -67,6 +67,21 @@ def upgrade(kernel: Kernel, target: str = "heads") -> None:
         ) from exc
 
 
+def sync_shipped_data(kernel: Kernel) -> tuple[int, int, int]:
+    """What `openitsm migrate` adds after the revisions: the dictionaries, roles and processes
+    the enabled plugins ship, where missing (edits are never overwritten). Returns how many
+    dictionary rows, roles and processes were added."""
+    from openitsm.kernel.dictionaries.service import sync_declared
+    from openitsm.kernel.organisation.service import sync_kernel_roles
+    from openitsm.kernel.workflow.service import sync_shipped
+
+    with kernel.session() as session:
+        added = sync_declared(session, kernel.dictionary_specs)
+        roles = sync_kernel_roles(session, kernel)
+        processes = sync_shipped(session, kernel.shipped_processes)
+    return added, roles, processes
+
+
 def downgrade(kernel: Kernel, target: str) -> None:
     from alembic import command
 

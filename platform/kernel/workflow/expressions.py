@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -72,6 +72,15 @@ def compile_expression(source: str) -> Callable[..., Any]:
             _t("The expression '{expression}' is not valid: {problem}."),
             params={"expression": text, "problem": error.message or "syntax error"},
         ) from None
+
+
+@lru_cache(maxsize=2048)
+def names_used(source: str) -> frozenset[str]:
+    """The variables `source` reads, so only those are looked up for it."""
+    try:
+        return frozenset(meta.find_undeclared_variables(_ENVIRONMENT.parse(f"{{{{ {source} }}}}")))
+    except TemplateSyntaxError:
+        return frozenset()
 
 
 def evaluate(source: str, names: Mapping[str, Any]) -> Any:

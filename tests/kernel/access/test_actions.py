@@ -69,6 +69,8 @@ def test_actions_are_the_union_over_roles(kernel: Kernel) -> None:
             "org.read",
             "audit.read",
             "process.read",
+            "process.supervise",
+            "process.jump",
         }
         service.grant_role(session, user.id, admin_role.id)
         assert actor_for_user(session, user.id).actions == {a.name for a in registry}
@@ -77,6 +79,8 @@ def test_actions_are_the_union_over_roles(kernel: Kernel) -> None:
             "org.read",
             "audit.read",
             "process.read",
+            "process.supervise",
+            "process.jump",
         }
 
 

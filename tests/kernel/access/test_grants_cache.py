@@ -29,7 +29,13 @@ def test_grants_changed_in_one_kernel_are_seen_by_another(
             service.grant_role(session, user.id, service.role_by_code(session, "supervisor").id)
             service.add_service_unit_member(session, unit.id, user.id)
         actor = identity.actor_for_token(second.engine, token)[0]  # type: ignore[index]
-        assert actor.actions == {"org.read", "audit.read", "process.read"}
+        assert actor.actions == {
+            "org.read",
+            "audit.read",
+            "process.read",
+            "process.supervise",
+            "process.jump",
+        }
         assert actor.service_unit_ids == {unit.id}
 
         with first.session() as session:

@@ -29,6 +29,7 @@ from openitsm.kernel import (
 )
 from openitsm.kernel.hookspecs import Announcement, CredentialsCheck, TimelineEntry
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.workflow.engine import ServiceAction
 from openitsm.kernel.workflow.service import ProcessSpec
 
 from . import hookspecs
@@ -272,4 +273,19 @@ def on_shutdown(kernel: Kernel) -> None:
 
 @hookimpl
 def on_record_changed(event: RecordEventData) -> None:
+    events.append(event)
+
+
+@hookimpl
+def register_service_actions() -> list[ServiceAction]:
+    return [ServiceAction("dummy.touch", lambda context: {"touched": True}, "Sets touched.")]
+
+
+@hookimpl
+def workflow_record(session: Any, kind: str, record_id: int) -> dict[str, Any] | None:
+    return {"id": record_id} if kind == "dummy_thing" else None
+
+
+@hookimpl
+def on_workflow_event(event: Any) -> None:
     events.append(event)

@@ -1,0 +1,353 @@
+"""Who does a step: the assignee rule, candidate departments and roles, countersigners.
+
+An assignee expression reads views of the people and departments around the instance
+(`starter.department.head`, `starter.manager`, `form.reviewer`, `record.owner`) and gives a
+person, a login, a user id, or a list of them. Views expose plain values only, so the
+sandbox has nothing to reach through. When a rule finds nobody who can act, the step goes
+to its fallback group (else the process owner's role) and the owner is told: an item is
+never left where no one sees it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation.models import Department, Role, UserRole
+from openitsm.kernel.workflow.definition import Node, ProcessDefinition
+from openitsm.kernel.workflow.expressions import ExpressionError, evaluate, names_used
+from openitsm.kernel.workflow.models import ProcessInstance, WorkItem, WorkItemCandidate
+
+if TYPE_CHECKING:
+    from openitsm.kernel.app import Kernel
+    from openitsm.kernel.workflow.engine import Engine, WorkflowEvent
+
+DEFAULT_OWNER_ROLE = "administrator"
+MAX_SIGNERS = 500
+
+
+class UserView:
+    """A person as expressions see them; links load on first use."""
+
+    __slots__ = (
+        "_department_id", "_manager_id", "_session", "active", "email", "id", "login", "name"
+    )  # fmt: skip
+
+    def __init__(self, session: Session, user: Any) -> None:
+        self._session = session
+        self.id = user.id
+        self.active = user.active
+        self.login = user.login
+        self.name = user.name
+        self.email = user.email
+        self._department_id = user.department_id
+        self._manager_id = user.manager_id
+
+    @property
+    def department(self) -> DepartmentView | None:
+        return department_view(self._session, self._department_id)
+
+    @property
+    def manager(self) -> UserView | None:
+        return user_view(self._session, self._manager_id)
+
+    def __repr__(self) -> str:
+        return f"<user {self.login}>"
+
+
+class DepartmentView:
+    __slots__ = ("_admin_id", "_head_id", "_parent_id", "_session", "code", "id", "name")
+
+    def __init__(self, session: Session, department: Any) -> None:
+        self._session = session
+        self.id = department.id
+        self.code = department.code
+        self.name = department.name
+        self._head_id = department.head_user_id
+        self._admin_id = department.admin_user_id
+        self._parent_id = department.parent_id
+
+    @property
+    def head(self) -> UserView | None:
+        return user_view(self._session, self._head_id)
+
+    @property
+    def admin(self) -> UserView | None:
+        return user_view(self._session, self._admin_id)
+
+    @property
+    def parent(self) -> DepartmentView | None:
+        return department_view(self._session, self._parent_id)
+
+    def __repr__(self) -> str:
+        return f"<department {self.code}>"
+
+
+# Views read only the columns they show: rules run on every step, and a whole row through
+# the ORM costs several times a plain one.
+_USER_COLUMNS = (
+    User.id, User.login, User.name, User.email, User.active, User.department_id, User.manager_id
+)  # fmt: skip
+_DEPARTMENT_COLUMNS = (
+    Department.id, Department.code, Department.name, Department.head_user_id,
+    Department.admin_user_id, Department.parent_id,
+)  # fmt: skip
+
+
+def user_view(session: Session, user_id: int | None) -> UserView | None:
+    if not user_id:
+        return None
+    row = session.execute(select(*_USER_COLUMNS).where(User.id == user_id)).first()
+    return UserView(session, row) if row is not None else None
+
+
+def department_view(session: Session, department_id: int | None) -> DepartmentView | None:
+    if not department_id:
+        return None
+    row = session.execute(
+        select(*_DEPARTMENT_COLUMNS).where(Department.id == department_id)
+    ).first()
+    return DepartmentView(session, row) if row is not None else None
+
+
+NAMES = ("form", "decision", "starter", "record", "instance")
+
+
+def expression_names(
+    session: Session,
+    kernel: Kernel | None,
+    instance: ProcessInstance,
+    wanted: Iterable[str] = NAMES,
+) -> dict[str, Any]:
+    """The names conditions and assignee rules read: `form` (the instance's variables),
+    `decision` (the last step's outcome), `starter`, `record` and `instance`; only the
+    `wanted` ones are looked up (the others stay unknown to the expression)."""
+    wanted = frozenset(wanted)
+    variables = {k: v for k, v in (instance.variables or {}).items() if not k.startswith("_")}
+    names: dict[str, Any] = {"form": variables, "decision": variables.get("decision")}
+    if "starter" in wanted:
+        names["starter"] = user_view(session, instance.starter_id)
+    if "record" in wanted:
+        record: Mapping[str, Any] = {}
+        if kernel is not None and instance.record_kind and instance.record_id is not None:
+            found = kernel.hook.workflow_record(
+                session=session, kind=instance.record_kind, record_id=instance.record_id
+            )
+            record = found or {}
+        names["record"] = record
+    if "instance" in wanted:
+        names["instance"] = {
+            "id": instance.id,
+            "title": instance.title,
+            "key": instance.process_key,
+        }
+    return names
+
+
+@dataclass
+class Offer:
+    """One work item to open: assigned to a person, or offered to candidates."""
+
+    assignee_id: int | None = None
+    signer_department_id: int | None = None
+    department_ids: tuple[int, ...] = ()
+    role_codes: tuple[str, ...] = ()
+    user_ids: tuple[int, ...] = ()
+
+    def candidates(self, item: WorkItem) -> list[WorkItemCandidate]:
+        """The rows offering the (flushed) item to its candidates; none when assigned."""
+        if self.assignee_id is not None:
+            return []
+        return (
+            [WorkItemCandidate(work_item_id=item.id, department_id=d) for d in self.department_ids]
+            + [WorkItemCandidate(work_item_id=item.id, role_code=r) for r in self.role_codes]
+            + [WorkItemCandidate(work_item_id=item.id, user_id=u) for u in self.user_ids]
+        )
+
+
+@dataclass
+class Participants:
+    offers: list[Offer] = field(default_factory=list)
+    fallback: bool = False
+    roles: tuple[str, ...] = ()
+    owner_roles: tuple[str, ...] = ()
+    problem: str | None = None  # why the assignee rule found nobody, when it failed
+
+    def assigned_events(
+        self, engine: Engine, instance: ProcessInstance, node: Node
+    ) -> list[WorkflowEvent]:
+        events = []
+        for offer in self.offers:
+            events.append(
+                engine.event(
+                    "assigned",
+                    instance,
+                    node_id=node.id,
+                    user_ids=(offer.assignee_id,) if offer.assignee_id else offer.user_ids,
+                    role_codes=offer.role_codes,
+                    department_ids=offer.department_ids,
+                )
+            )
+        return events
+
+
+def _users_of(session: Session, value: Any) -> list[int]:
+    """User ids from what an assignee rule gave: people, ids, logins, lists of them."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple | set | frozenset):
+        found: list[int] = []
+        for entry in value:
+            found.extend(uid for uid in _users_of(session, entry) if uid not in found)
+        return found
+    if isinstance(value, UserView):
+        return [value.id] if value.active else []
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return []
+    which = User.id == value if isinstance(value, int) else User.login == value.strip()
+    return list(session.scalars(select(User.id).where(which, User.active.is_(True))).all())
+
+
+def _departments(session: Session, codes: Sequence[str]) -> list[int]:
+    if not codes:
+        return []
+    rows = session.execute(
+        select(Department.id, Department.code).where(
+            Department.code.in_(codes), Department.active.is_(True)
+        )
+    ).all()
+    by_code = {code: department_id for department_id, code in rows}
+    return [by_code[code] for code in codes if code in by_code]
+
+
+def _members(session: Session, department_ids: Iterable[int]) -> list[tuple[int, int | None]]:
+    ids = list(department_ids)
+    if not ids:
+        return []
+    return [
+        (user_id, department_id)
+        for user_id, department_id in session.execute(
+            select(User.id, User.department_id)
+            .where(User.department_id.in_(ids), User.active.is_(True))
+            .order_by(User.id)
+        ).all()
+    ]
+
+
+def _holders(session: Session, role_codes: Iterable[str]) -> list[tuple[int, int | None]]:
+    codes = list(role_codes)
+    if not codes:
+        return []
+    return [
+        (user_id, department_id)
+        for user_id, department_id in session.execute(
+            select(User.id, User.department_id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .join(Role, Role.id == UserRole.role_id)
+            .where(Role.code.in_(codes), User.active.is_(True))
+            .order_by(User.id)
+            .distinct()
+        ).all()
+    ]
+
+
+def resolve_participants(
+    session: Session,
+    kernel: Kernel | None,
+    instance: ProcessInstance,
+    node: Node,
+    definition: ProcessDefinition,
+    *,
+    chosen_user_id: int | None = None,
+) -> Participants:
+    """The work items a user task opens, by its rules; the fallback when nobody is found."""
+    if chosen_user_id is not None and _users_of(session, chosen_user_id):
+        return Participants([Offer(assignee_id=chosen_user_id)])
+    assigned: list[int] = []
+    problem = None
+    if node.assignee:
+        # A rule that fails (a starter without a department has no head) finds nobody: the
+        # step falls back, and the owner is told why, rather than the process stopping.
+        try:
+            names = expression_names(session, kernel, instance, names_used(node.assignee))
+            value = evaluate(node.assignee, names)
+        except ExpressionError as error:
+            value, problem = None, error.message
+        assigned = _users_of(session, value)
+    department_ids = _departments(session, node.candidate_departments)
+    role_codes = tuple(node.candidate_roles)
+    if node.countersign is not None:
+        offers = _countersigners(session, node, assigned, department_ids, role_codes)
+    elif assigned:
+        offers = [
+            Offer(assignee_id=assigned[0])
+            if len(assigned) == 1
+            else Offer(user_ids=tuple(assigned[:MAX_SIGNERS]))
+        ]
+    elif _members(session, department_ids) or _holders(session, role_codes):
+        offers = [Offer(department_ids=tuple(department_ids), role_codes=role_codes)]
+    else:
+        offers = []
+    if offers:
+        return Participants(offers)
+    owner_roles = (definition.owner or DEFAULT_OWNER_ROLE,)
+    groups = tuple(
+        code
+        for code in ((node.fallback_group,) if node.fallback_group else ()) + owner_roles
+        if _holders(session, (code,))
+    )
+    roles = groups[:1] or owner_roles
+    return Participants(
+        [Offer(role_codes=roles)],
+        fallback=True,
+        roles=roles,
+        owner_roles=owner_roles,
+        problem=problem,
+    )
+
+
+def _countersigners(
+    session: Session,
+    node: Node,
+    assigned: list[int],
+    department_ids: list[int],
+    role_codes: tuple[str, ...],
+) -> list[Offer]:
+    people: dict[int, int | None] = {}
+    for user_id in assigned:
+        people.setdefault(user_id, None)
+    for user_id, department_id in _members(session, department_ids) + _holders(session, role_codes):
+        people.setdefault(user_id, department_id)
+    assert node.countersign is not None
+    if node.countersign.per == "department":
+        if assigned:
+            for user_id, department_id in session.execute(
+                select(User.id, User.department_id).where(User.id.in_(assigned))
+            ).all():
+                people[user_id] = department_id
+        departments: list[int] = list(department_ids)
+        for department_id in people.values():
+            if department_id is not None and department_id not in departments:
+                departments.append(department_id)
+        staffed = {department_id for department_id in people.values() if department_id}
+        return [
+            Offer(department_ids=(department_id,), signer_department_id=department_id)
+            for department_id in departments[:MAX_SIGNERS]
+            if department_id in staffed
+        ]
+    return [Offer(assignee_id=user_id) for user_id in list(people)[:MAX_SIGNERS]]
+
+
+def needed_approvals(mode: str, ratio: float, total: int) -> int:
+    """How many approvals decide a countersign of `total` signers."""
+    if mode == "all":
+        return total
+    if mode == "any":
+        return 1
+    return max(1, math.ceil(ratio * total - 1e-9))
