@@ -19,6 +19,7 @@ from openitsm.web import (
     admin_custom_fields,
     admin_departments,
     admin_dictionaries,
+    admin_processes,
     admin_roles,
     admin_service_units,
     admin_site,
@@ -26,6 +27,7 @@ from openitsm.web import (
     comments,
     favicon,
     pickers,
+    processes,
     profile,
     search,
     tokens,
@@ -41,6 +43,19 @@ CHECKOUT_ASSETS = Path(__file__).resolve().parents[2] / "node_modules"
 ASSETS = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "Sortable.min.js": "sortablejs/Sortable.min.js",
+    # bpmn-js for the process designer and the instance diagrams; the font's stylesheet
+    # finds its files at ../font/, so they keep their folders.
+    "bpmn-modeler.production.min.js": "bpmn-js/dist/bpmn-modeler.production.min.js",
+    "bpmn-navigated-viewer.production.min.js": (
+        "bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
+    ),
+    "diagram-js.css": "bpmn-js/dist/assets/diagram-js.css",
+    "bpmn-js.css": "bpmn-js/dist/assets/bpmn-js.css",
+    "bpmn-font/css/bpmn.css": "bpmn-js/dist/assets/bpmn-font/css/bpmn.css",
+    **{
+        f"bpmn-font/font/bpmn.{ext}": f"bpmn-js/dist/assets/bpmn-font/font/bpmn.{ext}"
+        for ext in ("woff2", "woff", "ttf", "eot", "svg")
+    },
 }
 YEAR = 365 * 24 * 3600
 
@@ -71,7 +86,7 @@ def register_routes() -> list[Any]:
         Route("/preferences", workbench.save_preferences, methods=["POST"]),
         Route("/profile", profile.show_profile, methods=["GET"]),
         Route("/profile", profile.save_profile, methods=["POST"]),
-        Route("/assets/{name}", asset, methods=["GET"]),
+        Route("/assets/{name:path}", asset, methods=["GET"]),
         *admin_users.ROUTES,
         *admin_roles.ROUTES,
         *admin_departments.ROUTES,
@@ -84,6 +99,8 @@ def register_routes() -> list[Any]:
         *search.ROUTES,
         *favicon.ROUTES,
         *comments.ROUTES,
+        *processes.ROUTES,
+        *admin_processes.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -92,6 +109,7 @@ def register_routes() -> list[Any]:
 def register_menus() -> list[MenuItem]:
     return [
         MenuItem("workbench", {"zh-CN": "工作台", "en": "Workbench"}, "/", "workbench", order=0),
+        *processes.MENUS,
         *admin_users.MENUS,
         *admin_departments.MENUS,
         *admin_dictionaries.MENUS,
@@ -99,9 +117,10 @@ def register_menus() -> list[MenuItem]:
         *admin_custom_fields.MENUS,
         *admin_roles.MENUS,
         *admin_site.MENUS,
+        *admin_processes.MENUS,
     ]
 
 
 @hookimpl
 def register_widgets() -> list[Widget]:
-    return list(workbench.KERNEL_WIDGETS)
+    return [*workbench.KERNEL_WIDGETS, *processes.WIDGETS]

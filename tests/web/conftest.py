@@ -214,10 +214,11 @@ def page(browser: Browser, live_server: LiveServer, language: str) -> Iterator[P
     problems: list[str] = []
 
     def note_response(response: Response) -> None:
-        # A page answering 4xx (a refused sign-in) is the test's business; a server error, or
-        # an asset that is not there, never is.
-        document = response.request.resource_type == "document"
-        if response.status >= (500 if document else 400):
+        # A page or a script's request answering 4xx (a refused sign-in, a diagram the server
+        # refuses) is the test's business; a server error, or an asset that is not there,
+        # never is.
+        answer = response.request.resource_type in ("document", "fetch", "xhr")
+        if response.status >= (500 if answer else 400):
             problems.append(f"{response.url} answered {response.status}")
 
     def note_console(message: ConsoleMessage) -> None:

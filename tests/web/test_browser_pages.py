@@ -37,23 +37,29 @@ def test_a_dashboard_is_built_by_dragging_resizing_adding_and_removing(
     page: Page, sign_in: Callable[..., None]
 ) -> None:
     sign_in(page, "manager")
-    assert widgets(page) == [("recent_activity", "2"), ("delegations", "1")]
+    process_boxes = [("my_items", "2"), ("registered", "1")]
+    assert widgets(page) == [*process_boxes, ("recent_activity", "2"), ("delegations", "1")]
 
     handle = page.locator('#dashboard [data-widget="delegations"] .handle')
     target = page.locator('#dashboard [data-widget="recent_activity"] header')
     wait_for_save(page, lambda: handle.drag_to(target))
-    assert [key for key, _ in widgets(page)] == ["delegations", "recent_activity"]
+    assert [key for key, _ in widgets(page)] == [
+        "my_items",
+        "registered",
+        "delegations",
+        "recent_activity",
+    ]
 
     resize = page.locator('#dashboard [data-widget="delegations"] [data-resize="3"]')
     wait_for_save(page, resize.click)
     remove = page.locator('#dashboard [data-widget="recent_activity"] [data-remove]')
     wait_for_save(page, remove.click)
-    assert widgets(page) == [("delegations", "3")]
+    assert widgets(page) == [*process_boxes, ("delegations", "3")]
 
     page.select_option("[data-add-choice]", "recent_activity")
     wait_for_save(page, page.locator("[data-add]").click)
     page.reload()
-    assert widgets(page) == [("delegations", "3"), ("recent_activity", "2")]
+    assert widgets(page) == [*process_boxes, ("delegations", "3"), ("recent_activity", "2")]
 
 
 def test_a_form_shows_errors_next_to_the_fields_then_saves_the_fix(
@@ -134,6 +140,10 @@ MAIN_PAGES = (
     ("custom-fields", "/admin/custom-fields?resource=service_unit"),
     ("site", "/admin/site"),
     ("search", "/search?q=a"),
+    ("work", "/work"),
+    ("process", "/processes/1"),
+    ("processes", "/admin/processes"),
+    ("designer", "/admin/processes/two_level_approval"),
 )
 
 

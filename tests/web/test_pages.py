@@ -170,10 +170,13 @@ def test_hook_register_widgets(kernel: Kernel) -> None:
         assert session.get(Dashboard, 1) is None
 
 
+DEFAULT_BOXES = (("my_items", 2), ("registered", 1), ("recent_activity", 2), ("delegations", 1))
+
+
 def test_a_dashboard_is_rearranged_resized_and_kept_per_user(kernel: Kernel) -> None:
     client = signed_in(kernel, "bob")
     shown, version = dashboard_state(client.get("/").text)
-    assert shown == [("recent_activity", 2), ("delegations", 1)] and version == 0
+    assert shown == [*DEFAULT_BOXES] and version == 0
     wanted = [
         {"widget": "delegations", "width": 3},
         {"widget": "extras", "width": 1},
@@ -190,10 +193,7 @@ def test_a_dashboard_is_rearranged_resized_and_kept_per_user(kernel: Kernel) -> 
     assert dashboard_state(saved.text) == (expected, 1)
     assert dashboard_state(client.get("/").text) == (expected, 1)
     # Another user's dashboard is their own.
-    assert dashboard_state(signed_in(kernel, "ann").get("/").text)[0] == [
-        ("recent_activity", 2),
-        ("delegations", 1),
-    ]
+    assert dashboard_state(signed_in(kernel, "ann").get("/").text)[0] == [*DEFAULT_BOXES]
 
 
 def test_a_stale_dashboard_is_not_overwritten(kernel: Kernel) -> None:

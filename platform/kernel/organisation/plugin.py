@@ -142,6 +142,9 @@ DEMO_MEMBERS = (
     ("enduser", "business", ("end_user",), ("acme",)),
 )
 
+# Heads of department, whom processes ask first (the sample approval goes to the head).
+DEMO_HEADS = (("it", "admin"), ("business", "manager"))
+
 
 @hookimpl
 def load_demo_data(session: Session, kernel: Kernel) -> None:
@@ -177,3 +180,12 @@ def load_demo_data(session: Session, kernel: Kernel) -> None:
                 "service_unit_ids": [units[code].id for code in unit_codes],
             },
         )
+    logins: dict[str, int] = {
+        login: uid for login, uid in session.execute(select(User.login, User.id))
+    }
+    for code, login in DEMO_HEADS:
+        department = departments[code]
+        if department.head_user_id is None and login in logins:
+            service.update_department(
+                session, department.id, department.version, {"head_user_id": logins[login]}
+            )

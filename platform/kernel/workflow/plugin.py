@@ -29,7 +29,12 @@ def register_models() -> list[type]:
 def register_graphql() -> GraphQLContribution:
     from strawberry.tools import merge_types
 
-    from openitsm.kernel.workflow.runtime_schema import TYPES, WorkflowMutation, WorkflowQuery
+    from openitsm.kernel.workflow.runtime_schema import (
+        TYPES,
+        InstanceMoveMutation,
+        WorkflowMutation,
+        WorkflowQuery,
+    )
     from openitsm.kernel.workflow.schema import (
         ProcessMutation,
         ProcessQuery,
@@ -38,7 +43,9 @@ def register_graphql() -> GraphQLContribution:
 
     return GraphQLContribution(
         query=merge_types("WorkflowQuery", (ProcessQuery, WorkflowQuery)),
-        mutation=merge_types("WorkflowMutation", (ProcessMutation, WorkflowMutation)),
+        mutation=merge_types(
+            "WorkflowMutation", (ProcessMutation, WorkflowMutation, InstanceMoveMutation)
+        ),
         types=[ProcessVersionType, *TYPES],
     )
 
@@ -54,3 +61,38 @@ def register_tasks() -> list[Any]:
     from openitsm.kernel.workflow.deadlines import scan_deadlines
 
     return [scan_deadlines]
+
+
+@hookimpl
+def record_timeline_entries(
+    kernel: Any, session: Any, actor: Any, ref: Any, before: Any, limit: int
+) -> list[Any]:
+    """The steps of the processes driving the record, beside its history and comments."""
+    from openitsm.kernel.workflow.runtime import timeline_entries
+
+    return timeline_entries(session, kernel, actor, ref, before, limit)
+
+
+@hookimpl(trylast=True)
+def load_demo_data(session: Any, kernel: Any) -> None:
+    """One request waiting for approval, so the demo's inboxes are not empty."""
+    from sqlalchemy import select
+
+    from openitsm.kernel.access.grants import actor_for_user
+    from openitsm.kernel.identity.models import User
+    from openitsm.kernel.workflow.models import ProcessInstance
+    from openitsm.kernel.workflow.runtime import start_process
+
+    if session.scalar(select(ProcessInstance.id).limit(1)) is not None:
+        return
+    starter = session.scalar(select(User.id).where(User.login == "enduser"))
+    if starter is None:
+        return
+    start_process(
+        session,
+        kernel,
+        actor_for_user(session, starter),
+        "two_level_approval",
+        title="申请新笔记本电脑 New laptop",
+        variables={"reason": "The old one no longer starts."},
+    )

@@ -20,6 +20,7 @@ target step, as a send back before a split means.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
@@ -36,6 +37,7 @@ from openitsm.kernel.organisation.models import Department, Role
 from openitsm.kernel.workflow.engine import Engine, check_open, definition_of, lock_instance
 from openitsm.kernel.workflow.models import (
     OPEN,
+    PUBLISHED,
     RUNNING,
     WITHDRAWN,
     ProcessInstance,
@@ -44,16 +46,17 @@ from openitsm.kernel.workflow.models import (
     WorkItem,
     WorkItemCandidate,
 )
-from openitsm.kernel.workflow.service import current
+from openitsm.kernel.workflow.service import current, get_version
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
 
-DISPATCH, SUPERVISE, JUMP, READ = (
+DISPATCH, SUPERVISE, JUMP, READ, MANAGE = (
     "process.dispatch",
     "process.supervise",
     "process.jump",
     "process.read",
+    "process.manage",
 )
 MAX_VARIABLES_BYTES = 64 * 1024
 
@@ -500,13 +503,108 @@ def inbox_query(actor: Actor) -> Any:
     )
 
 
-def inbox(session: Session, actor: Actor, *, limit: int = 20) -> Sequence[WorkItem]:
-    """The actor's most urgent open items: due first (undated last), then oldest."""
+def inbox(
+    session: Session, actor: Actor, *, limit: int = 20, after: int | None = None
+) -> Sequence[WorkItem]:
+    """The actor's open items, most urgent first (due first, undated last, then oldest);
+    `after` is the id of the last item of the previous page."""
+    query = inbox_query(actor)
+    previous = session.get(WorkItem, after) if after else None
+    if previous is not None:
+        no_due = WorkItem.due_at.is_(None)
+        if previous.due_at is None:
+            query = query.where(no_due, WorkItem.id > previous.id)
+        else:
+            query = query.where(
+                or_(
+                    no_due,
+                    WorkItem.due_at > previous.due_at,
+                    and_(WorkItem.due_at == previous.due_at, WorkItem.id > previous.id),
+                )
+            )
     return session.scalars(
-        inbox_query(actor)
-        .order_by(WorkItem.due_at.is_(None), WorkItem.due_at, WorkItem.id)
+        query.order_by(WorkItem.due_at.is_(None), WorkItem.due_at, WorkItem.id).limit(limit)
+    ).all()
+
+
+def started_by(session: Session, actor: Actor, *, limit: int = 20) -> Sequence[ProcessInstance]:
+    """What the actor started (items I registered), newest first."""
+    return session.scalars(
+        select(ProcessInstance)
+        .where(ProcessInstance.starter_id.in_(sorted(_acting_for(actor))))
+        .order_by(ProcessInstance.id.desc())
         .limit(limit)
     ).all()
+
+
+TIMELINE_ACTIONS = (
+    "start", "complete", "countersign", "claim", "delegate", "dispatch", "urge", "send_back",
+    "jump", "withdraw", "escalate", "timer", "fallback", "end",
+)  # fmt: skip
+
+
+STEP_TONES = {"send_back": "warning", "escalate": "warning", "withdraw": "danger", "end": "success"}
+
+
+STEP_TONES = {"send_back": "warning", "escalate": "warning", "withdraw": "danger", "end": "success"}
+
+
+def timeline_entries(
+    session: Session,
+    kernel: Kernel,
+    actor: Actor,
+    ref: Any,
+    before: Any,
+    limit: int,
+) -> list[Any]:
+    """The process steps of the instances driving `ref`, for its record page's timeline."""
+    from openitsm.kernel.hookspecs import TimelineEntry
+
+    if ref.kind not in kernel.record_kinds or not kernel.record_kinds.exists(session, ref, actor):
+        return []
+    query = (
+        select(Transition, ProcessInstance.process_version_id, ProcessInstance.title)
+        .join(ProcessInstance, ProcessInstance.id == Transition.instance_id)
+        .where(
+            ProcessInstance.record_kind == ref.kind,
+            ProcessInstance.record_id == ref.id,
+            Transition.action.in_(TIMELINE_ACTIONS),
+        )
+        .order_by(Transition.at.desc(), Transition.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(Transition.at < before)
+    rows = session.execute(query).all()
+    names: dict[tuple[int, str], str] = {}
+    for entry, version_id, _ in rows:
+        for node_id in (entry.from_node, entry.to_node):
+            if node_id and (version_id, node_id) not in names:
+                node = definition_of(session, version_id).nodes.get(node_id)
+                names[(version_id, node_id)] = (node.name or node.id) if node else node_id
+    found = []
+    for entry, version_id, title in rows:
+        step = entry.from_node or entry.to_node
+        found.append(
+            TimelineEntry(
+                at=entry.at,
+                kind="step",
+                actor_label=entry.actor_label,
+                title=names.get((version_id, step or ""), title) if step else title,
+                body="",
+                url=f"/processes/{entry.instance_id}",
+                tone=STEP_TONES.get(entry.action, "info"),
+                key=f"step:{entry.id}",
+                data={
+                    "action": entry.action,
+                    "outcome": entry.outcome,
+                    "comment": entry.comment,
+                    "on_behalf_of_id": entry.on_behalf_of_id,
+                    "process": title,
+                },
+            )
+        )
+    return found
 
 
 def instance_log(session: Session, instance_id: int) -> Sequence[Transition]:
@@ -551,3 +649,62 @@ def step_states(session: Session, instance: ProcessInstance) -> dict[str, str]:
         if due_at is not None and due_at < now:
             states[node_id] = "overdue"
     return states
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    moved: list[int]
+    refused: dict[int, list[str]]  # instance id: the steps it stands on that the target lacks
+
+
+def move_instances(
+    session: Session,
+    kernel: Kernel | None,
+    actor: Actor,
+    key: str,
+    from_number: int,
+    to_number: int,
+) -> MoveResult:
+    """Move the running instances of version `from_number` of a process to the published
+    version `to_number`. An instance moves only when every step it stands on exists in the
+    target as the same kind of element; the others stay, and are named with those steps."""
+    require(actor, MANAGE)
+    source, target = (get_version(session, key, n) for n in (from_number, to_number))
+    if target.state != PUBLISHED:
+        raise BadUserInput(
+            _t("Version {number} of '{key}' is not published."),
+            params={"key": key, "number": to_number},
+            field="toNumber",
+        )
+    begin_write(session)
+    old, new = definition_of(session, source.id), definition_of(session, target.id)
+    moved: list[int] = []
+    refused: dict[int, list[str]] = {}
+    engine = engine_for(session, kernel, actor)
+    ids = session.scalars(
+        select(ProcessInstance.id)
+        .where(ProcessInstance.process_version_id == source.id, ProcessInstance.state == RUNNING)
+        .order_by(ProcessInstance.id)
+    ).all()
+    for instance_id in ids:
+        instance = lock_instance(session, instance_id)
+        standing = session.scalars(
+            select(Token.node_id).where(
+                Token.instance_id == instance.id, Token.state.in_(("active", "waiting"))
+            )
+        ).all()
+        missing = sorted(
+            {
+                node_id
+                for node_id in standing
+                if node_id not in new.nodes or new.nodes[node_id].kind != old.nodes[node_id].kind
+            }
+        )
+        if missing:
+            refused[instance.id] = missing
+            continue
+        instance.process_version_id = target.id
+        engine.log(instance, "migrate", details={"from": from_number, "to": to_number})
+        moved.append(instance.id)
+    engine.end_step()
+    return MoveResult(moved, refused)

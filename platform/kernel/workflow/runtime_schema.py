@@ -496,6 +496,46 @@ class WorkflowMutation:
         )
 
 
+@strawberry.type
+class RefusedMove:
+    instance_id: relay.GlobalID
+    missing_steps: list[str] = strawberry.field(
+        description="The steps it stands on that the target version lacks."
+    )
+
+
+@strawberry.type
+class MovedInstances:
+    moved: int = strawberry.field(description="How many running instances moved.")
+    refused: list[RefusedMove] = strawberry.field(description="Those that stayed, and why.")
+
+
+@strawberry.type
+class InstanceMoveMutation:
+    @strawberry.mutation(
+        description="Move the running instances of one version of a process to another "
+        "published version; an instance moves only when the steps it stands on exist there "
+        "(process.manage)."
+    )
+    def move_process_instances(
+        self, info: Info[Context, Any], key: str, from_number: int, to_number: int
+    ) -> MovedInstances:
+        context = info.context
+        result = runtime.move_instances(
+            context.session, context.kernel, context.require_actor(), key, from_number, to_number
+        )
+        return MovedInstances(
+            moved=len(result.moved),
+            refused=[
+                RefusedMove(
+                    instance_id=relay.GlobalID("ProcessInstance", str(instance_id)),
+                    missing_steps=missing,
+                )
+                for instance_id, missing in result.refused.items()
+            ],
+        )
+
+
 def _mapping(value: Any) -> dict[str, Any] | None:
     from openitsm.kernel.errors import BadUserInput, _t
 

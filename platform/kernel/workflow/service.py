@@ -114,7 +114,7 @@ def publish(
     session: Session, key: str, number: int, version: int, *, actor_id: int | None = None
 ) -> ProcessVersion:
     """Freeze a draft: new instances of the process run it from now on."""
-    row = _version(session, key, number)
+    row = get_version(session, key, number)
     check_version(row, version, "process draft")
     if row.state != DRAFT:
         raise BadUserInput(
@@ -131,7 +131,7 @@ def publish(
 
 
 def discard_draft(session: Session, key: str, number: int, version: int) -> None:
-    row = _version(session, key, number)
+    row = get_version(session, key, number)
     check_version(row, version, "process draft")
     if row.state != DRAFT:
         raise BadUserInput(
@@ -143,7 +143,8 @@ def discard_draft(session: Session, key: str, number: int, version: int) -> None
     flush(session)
 
 
-def _version(session: Session, key: str, number: int) -> ProcessVersion:
+def get_version(session: Session, key: str, number: int) -> ProcessVersion:
+    """Version `number` of process `key`; NOT_FOUND when there is none."""
     row = session.scalar(
         select(ProcessVersion).where(ProcessVersion.key == key, ProcessVersion.number == number)
     )

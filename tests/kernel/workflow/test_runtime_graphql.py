@@ -4,14 +4,16 @@ deputy acting on a delegator's steps."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from strawberry.relay import to_base64
 
 from openitsm.kernel.access import delegation
 from openitsm.kernel.db import utcnow
+from openitsm.kernel.organisation import service as org
 from openitsm.kernel.testing import error_codes, gql
 
-from .conftest import Org
+from .conftest import Org, publish
 
 INBOX = """query($as: ID) { inbox(first: 10, onBehalfOf: $as) { edges { node {
   id nodeId name state version countersign returnTargets form
@@ -144,3 +146,40 @@ def test_a_deputy_works_the_delegators_inbox_on_their_behalf(people: Org) -> Non
     # ina holds no delegation from sally
     refused = gql(kernel, INBOX, {"as": sally_global}, actor=people.actor("ina"))
     assert error_codes(refused) == ["FORBIDDEN"]
+
+
+MOVE = """mutation($from: Int!, $to: Int!) { moveProcessInstances(key: "two_level_approval",
+  fromNumber: $from, toNumber: $to) { moved refused { instanceId missingSteps } } }"""
+
+
+def test_running_instances_move_to_a_new_version_where_their_steps_exist(people: Org) -> None:
+    kernel = people.kernel
+    first = gql(kernel, 'mutation { startProcess(key: "two_level_approval") { id } }',
+                actor=people.actor("rita"))["data"]["startProcess"]["id"]  # fmt: skip
+    sample = (
+        Path(__file__).parents[3] / "platform/kernel/workflow/processes/two_level_approval.bpmn"
+    )
+    redrawn = sample.read_text().replace(
+        'name="部门负责人审批 Head of department approves"', 'name="Head approves"'
+    )
+    publish(kernel, redrawn)
+    without_head = sample.read_text().replace("head_approval", "boss_approval")
+    publish(kernel, without_head)
+    refused = gql(kernel, MOVE, {"from": 1, "to": 2}, actor=people.actor("rita"))
+    assert error_codes(refused) == ["FORBIDDEN"]
+    with kernel.session() as session:
+        admin = org.create_user(session, login="root", name="Root", superuser=True)
+    root = people.actor("sam").__class__(user_id=admin.id, label="Root", superuser=True)
+    moved = gql(kernel, MOVE, {"from": 1, "to": 2}, actor=root)["data"]["moveProcessInstances"]
+    assert moved == {"moved": 1, "refused": []}
+    stuck = gql(kernel, MOVE, {"from": 2, "to": 3}, actor=root)["data"]["moveProcessInstances"]
+    assert stuck == {
+        "moved": 0,
+        "refused": [{"instanceId": first, "missingSteps": ["head_approval"]}],
+    }
+    shown = gql(kernel, "query($id: ID!) { node(id: $id) { ... on ProcessInstance { processVersion { number } openItems { name } log { action } } } }",
+                {"id": first}, actor=root)["data"]["node"]  # fmt: skip
+    assert shown["processVersion"] == {"number": 2}
+    # The open step carries on; the steps it opens next follow the new version's drawing.
+    assert shown["openItems"] == [{"name": "部门负责人审批 Head of department approves"}]
+    assert "migrate" in [entry["action"] for entry in shown["log"]]
