@@ -109,13 +109,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _problems(error: OpenITSMError, page: PageContext) -> dict[str, Any]:
-    problems = error.extensions.get("problems") if isinstance(error, DefinitionError) else None
-    return {
-        "ok": False,
-        "code": error.code,
-        "message": page.explain(error),
-        "problems": problems or [],
-    }
+    problems = error.translated_problems(page.gettext) if isinstance(error, DefinitionError) else []
+    return {"ok": False, "code": error.code, "message": page.explain(error), "problems": problems}
 
 
 JsonWork = Callable[[PageContext, Request, dict[str, Any]], dict[str, Any]]

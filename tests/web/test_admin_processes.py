@@ -113,3 +113,23 @@ def test_an_instance_diagram_is_served_to_those_who_may_see_the_instance(kernel:
     assert '"head_approval": "active"' in page.text.replace("&#34;", '"')
     nobody = signed_in(kernel, "nobody", PASSWORD)
     assert nobody.get(f"/processes/{instance}/diagram").status_code == 404
+
+
+def test_the_problems_of_a_diagram_come_in_the_designers_language(kernel: Kernel) -> None:
+    dana = signed_in(kernel, "dana", PASSWORD, headers={"accept-language": "zh-CN"})
+    dana.get("/admin/processes")
+    broken = (
+        SAMPLE.read_text()
+        .replace('itsm:countersign="ratio:0.5/person"', 'itsm:countersign="most"')
+        .replace('itsm:deadline="PT8H"', 'itsm:deadlin="PT8H"')
+    )
+    status, refused = post_json(dana, "/admin/processes/draft", {"xml": broken})
+    assert status == 400
+    reasons = [(p["element"], p["reason"]) for p in refused["problems"]]
+    assert ("head_approval", "userTask 没有属性 itsm:deadlin；您是指 itsm:deadline 吗？") in reasons
+    assert any(
+        element == "it_countersign" and reason.startswith("itsm:countersign 取值为")
+        for element, reason in reasons
+    )
+    assert refused["message"].startswith("流程无法导入：head_approval：userTask 没有属性")
+    assert "（另有" in refused["message"]

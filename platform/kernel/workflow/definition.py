@@ -12,7 +12,7 @@ not load at all. The XML is parsed without DTDs or entities (defusedxml) and lim
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
@@ -79,10 +79,28 @@ ESCALATION = ("reassign", "notify", "boundary")
 
 @dataclass(frozen=True)
 class Problem:
-    """Why one element cannot be run: its id (or the tag when it has none) and the reason."""
+    """Why one element cannot be run: its id (or the tag when it has none) and the reason,
+    in English; `template` and `params` give it in the reader's language (`translated`)."""
 
     element: str
     reason: str
+    template: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, element: str, template: str, **params: Any) -> Problem:
+        return cls(element, template.format(**params), template, params)
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        if self.template is None:
+            return self.reason
+        try:
+            return gettext(self.template).format(**self.params)
+        except (KeyError, IndexError, ValueError):
+            return self.reason
+
+
+MORE_PROBLEMS = _t(" (and {count} more problems)")
 
 
 class DefinitionError(BadUserInput):
@@ -91,17 +109,26 @@ class DefinitionError(BadUserInput):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         first = problems[0]
-        more = len(problems) - 1
         super().__init__(
             _t("The process cannot be imported: {element}: {reason}{more}"),
             field="definition",
-            params={
-                "element": first.element,
-                "reason": first.reason,
-                "more": f" (and {more} more problems)" if more else "",
-            },
+            params={"element": first.element, "reason": first.reason, "more": self._more()},
             problems=[{"element": p.element, "reason": p.reason} for p in problems],
         )
+
+    def _more(self, gettext: Callable[[str], str] = str) -> str:
+        more = len(self.problems) - 1
+        return gettext(MORE_PROBLEMS).format(count=more) if more else ""
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        first = self.problems[0]
+        return gettext(_t("The process cannot be imported: {element}: {reason}{more}")).format(
+            element=first.element, reason=first.translated(gettext), more=self._more(gettext)
+        )
+
+    def translated_problems(self, gettext: Callable[[str], str]) -> list[dict[str, str]]:
+        """Every problem in the reader's language, for a designer to list."""
+        return [{"element": p.element, "reason": p.translated(gettext)} for p in self.problems]
 
 
 @dataclass(frozen=True)
@@ -188,8 +215,8 @@ class _Reader:
         self.nodes: dict[str, Node] = {}
         self.flows: list[Flow] = []
 
-    def problem(self, element: str, reason: str) -> None:
-        self.problems.append(Problem(element, reason))
+    def problem(self, element: str, reason: str, **params: Any) -> None:
+        self.problems.append(Problem.of(element, reason, **params))
 
     def read_scope(self, parent: Element, scope: str | None) -> None:
         for child in parent:
@@ -202,7 +229,7 @@ class _Reader:
             elif tag in NODE_KINDS:
                 self.read_node(child, tag, scope)
             else:
-                self.problem(element_id, _unsupported(tag))
+                self.problem(element_id, _unsupported(tag), tag=tag)
 
     def read_flow(self, element: Element) -> None:
         flow_id = element.get("id", "")
@@ -215,7 +242,7 @@ class _Reader:
             try:
                 compile_expression(condition)
             except ExpressionError as error:
-                self.problem(flow_id, error.message)
+                self.problem(flow_id, _t("{problem}"), problem=error.message)
         self.flows.append(
             Flow(
                 flow_id,
@@ -229,10 +256,10 @@ class _Reader:
     def read_node(self, element: Element, tag: str, scope: str | None) -> None:
         node_id = element.get("id", "")
         if not node_id:
-            self.problem(tag, "has no id")
+            self.problem(tag, _t("has no id"))
             return
         if node_id in self.nodes:
-            self.problem(node_id, "this id is used twice")
+            self.problem(node_id, _t("this id is used twice"))
             return
         attributes = self.own_attributes(element, tag, node_id)
         values: dict[str, Any] = {"name": element.get("name", "")}
@@ -244,26 +271,32 @@ class _Reader:
         if tag in ("startEvent", "endEvent") and definitions:
             self.problem(
                 node_id,
-                f"a {tag} with a {definitions[0]} is not supported; use a plain {tag} "
-                "(timers are boundary events on a task)",
+                _t(
+                    "a {tag} with a {definition} is not supported; use a plain {tag} "
+                    "(timers are boundary events on a task)"
+                ),
+                tag=tag,
+                definition=definitions[0],
             )
         if tag == "userTask":
             values.update(self.user_task(node_id, attributes))
         elif tag == "serviceTask":
             values["action"] = attributes.get("action")
             if not values["action"] or not CODE.match(values["action"]):
-                self.problem(node_id, "a serviceTask names the action it runs (itsm:action)")
+                self.problem(node_id, _t("a serviceTask names the action it runs (itsm:action)"))
         elif tag == "callActivity":
             values["called"] = element.get("calledElement")
             if not values["called"]:
-                self.problem(node_id, "a callActivity names the process it starts (calledElement)")
+                self.problem(
+                    node_id, _t("a callActivity names the process it starts (calledElement)")
+                )
         elif tag == "boundaryEvent":
             values.update(self.boundary(element, node_id, definitions, attributes))
         if tag in ("subProcess", "callActivity") and "deadline" in attributes:
             values["deadline"] = self.duration(node_id, "itsm:deadline", attributes["deadline"])
         if tag == "subProcess":
             if element.get("triggeredByEvent") == "true":
-                self.problem(node_id, "event sub-processes are not supported")
+                self.problem(node_id, _t("event sub-processes are not supported"))
             self.read_scope(element, node_id)
         self.nodes[node_id] = Node(node_id, tag, scope=scope, **values)
 
@@ -276,8 +309,18 @@ class _Reader:
                 continue
             if local not in allowed:
                 close = get_close_matches(local, sorted(allowed), n=1)
-                hint = f"; did you mean itsm:{close[0]}?" if close else ""
-                self.problem(node_id, f"a {tag} has no attribute itsm:{local}{hint}")
+                if close:
+                    self.problem(
+                        node_id,
+                        _t("a {tag} has no attribute itsm:{name}; did you mean itsm:{close}?"),
+                        tag=tag,
+                        name=local,
+                        close=close[0],
+                    )
+                else:
+                    self.problem(
+                        node_id, _t("a {tag} has no attribute itsm:{name}"), tag=tag, name=local
+                    )
                 continue
             found[local] = value.strip()
         return found
@@ -289,7 +332,7 @@ class _Reader:
                 compile_expression(attributes["assignee"])
                 values["assignee"] = attributes["assignee"]
             except ExpressionError as error:
-                self.problem(node_id, f"itsm:assignee: {error.message}")
+                self.problem(node_id, _t("itsm:assignee: {problem}"), problem=error.message)
         for key, target in (
             ("candidateDepartments", "candidate_departments"),
             ("candidateRoles", "candidate_roles"),
@@ -299,34 +342,44 @@ class _Reader:
             if key != "returnTargets":
                 for item in items:
                     if not CODE.match(item):
-                        self.problem(node_id, f"itsm:{key}: '{item}' is not a code")
+                        self.problem(
+                            node_id, _t("itsm:{name}: '{item}' is not a code"), name=key, item=item
+                        )
             values[target] = items
         if not (
             values.get("assignee") or values["candidate_departments"] or values["candidate_roles"]
         ):
             self.problem(
                 node_id,
-                "a userTask says who does it: itsm:assignee, itsm:candidateDepartments or "
-                "itsm:candidateRoles",
+                _t(
+                    "a userTask says who does it: itsm:assignee, itsm:candidateDepartments or "
+                    "itsm:candidateRoles"
+                ),
             )
         if "countersign" in attributes:
             values["countersign"] = self.countersign(node_id, attributes)
         elif "veto" in attributes:
-            self.problem(node_id, "itsm:veto goes with itsm:countersign")
+            self.problem(node_id, _t("itsm:veto goes with itsm:countersign"))
         if "deadline" in attributes:
             values["deadline"] = self.duration(node_id, "itsm:deadline", attributes["deadline"])
         if "escalation" in attributes:
             if attributes["escalation"] not in ESCALATION:
-                self.problem(node_id, f"itsm:escalation is one of {', '.join(ESCALATION)}")
+                self.problem(
+                    node_id,
+                    _t("itsm:escalation is one of {choices}"),
+                    choices=", ".join(ESCALATION),
+                )
             elif "deadline" not in attributes and attributes["escalation"] != "boundary":
-                self.problem(node_id, "itsm:escalation needs an itsm:deadline")
+                self.problem(node_id, _t("itsm:escalation needs an itsm:deadline"))
             values["escalation"] = attributes["escalation"]
         for key, target in (("jump", "jump"), ("chooseNext", "choose_next")):
             if key in attributes:
                 values[target] = self.flag(node_id, key, attributes[key])
         if "form" in attributes:
             if not CODE.match(attributes["form"]):
-                self.problem(node_id, f"itsm:form: '{attributes['form']}' is not a form key")
+                self.problem(
+                    node_id, _t("itsm:form: '{form}' is not a form key"), form=attributes["form"]
+                )
             values["form"] = attributes["form"]
         if "fallbackGroup" in attributes:
             values["fallback_group"] = attributes["fallbackGroup"]
@@ -338,7 +391,7 @@ class _Reader:
         if match is None:
             self.problem(
                 node_id,
-                "itsm:countersign is all, any or ratio:0.6, optionally /person or /department",
+                _t("itsm:countersign is all, any or ratio:0.6, optionally /person or /department"),
             )
             return None
         mode, _, per = text.partition("/")
@@ -347,7 +400,7 @@ class _Reader:
             ratio = float(mode.split(":", 1)[1])
             mode = "ratio"
             if ratio <= 0:
-                self.problem(node_id, "itsm:countersign: a ratio is above 0")
+                self.problem(node_id, _t("itsm:countersign: a ratio is above 0"))
         veto = self.flag(node_id, "veto", attributes["veto"]) if "veto" in attributes else False
         return Countersign(mode, ratio, per or "person", veto)
 
@@ -359,17 +412,19 @@ class _Reader:
             "cancel_activity": element.get("cancelActivity", "true") != "false",
         }
         if definitions != ["timerEventDefinition"]:
-            self.problem(node_id, "only timer boundary events (deadlines) are supported")
+            self.problem(node_id, _t("only timer boundary events (deadlines) are supported"))
             return values
         duration = None
         for child in element.iter():
             namespace, tag = _local(child.tag)
             if namespace == BPMN and tag in ("timeDate", "timeCycle"):
-                self.problem(node_id, f"a timer with {tag} is not supported; use timeDuration")
+                self.problem(
+                    node_id, _t("a timer with {tag} is not supported; use timeDuration"), tag=tag
+                )
             if namespace == BPMN and tag == "timeDuration":
                 duration = (child.text or "").strip()
         if duration is None:
-            self.problem(node_id, "a timer boundary event has a timeDuration (e.g. PT4H)")
+            self.problem(node_id, _t("a timer boundary event has a timeDuration (e.g. PT4H)"))
         else:
             values["timer"] = self.duration(node_id, "timeDuration", duration)
         if "businessTime" in attributes:
@@ -379,13 +434,18 @@ class _Reader:
     def duration(self, node_id: str, name: str, text: str) -> str | None:
         match = DURATION.match(text)
         if match is None or not any(match.groups()):
-            self.problem(node_id, f"{name}: '{text}' is not a duration like PT4H, P2D or P1DT12H")
+            self.problem(
+                node_id,
+                _t("{name}: '{text}' is not a duration like PT4H, P2D or P1DT12H"),
+                name=name,
+                text=text,
+            )
             return None
         return text
 
     def flag(self, node_id: str, name: str, text: str) -> bool:
         if text not in ("true", "false"):
-            self.problem(node_id, f"itsm:{name} is true or false")
+            self.problem(node_id, _t("itsm:{name} is true or false"), name=name)
         return text == "true"
 
 
@@ -393,38 +453,49 @@ def _items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+# What to draw instead of an element outside the subset; `{tag}` is the element's name.
+_INSTEAD = {
+    "inclusiveGateway": _t("{tag} is not supported; use parallel and exclusive gateways"),
+    "eventBasedGateway": _t("{tag} is not supported; use an exclusive gateway with conditions"),
+    "intermediateCatchEvent": _t(
+        "{tag} is not supported; put a timer boundary event on a task instead"
+    ),
+    "intermediateThrowEvent": _t("{tag} is not supported; use a service task"),
+    "scriptTask": _t(
+        "{tag} is not supported; scripts are not run; use a service task naming an action"
+    ),
+    "task": _t("{tag} is not supported; use a userTask or a serviceTask"),
+    "manualTask": _t("{tag} is not supported; use a userTask"),
+    "sendTask": _t("{tag} is not supported; use a serviceTask naming a notification action"),
+    "receiveTask": _t("{tag} is not supported; use a userTask"),
+    "businessRuleTask": _t("{tag} is not supported; use an exclusive gateway with conditions"),
+    "complexGateway": _t("{tag} is not supported; use parallel and exclusive gateways"),
+    "transaction": _t("{tag} is not supported; use an embedded subProcess"),
+    "adHocSubProcess": _t("{tag} is not supported; use an embedded subProcess"),
+}
+
+
 def _unsupported(tag: str) -> str:
-    hints = {
-        "inclusiveGateway": "use parallel and exclusive gateways",
-        "eventBasedGateway": "use an exclusive gateway with conditions",
-        "intermediateCatchEvent": "put a timer boundary event on a task instead",
-        "intermediateThrowEvent": "use a service task",
-        "scriptTask": "scripts are not run; use a service task naming an action",
-        "task": "use a userTask or a serviceTask",
-        "manualTask": "use a userTask",
-        "sendTask": "use a serviceTask naming a notification action",
-        "receiveTask": "use a userTask",
-        "businessRuleTask": "use an exclusive gateway with conditions",
-        "complexGateway": "use parallel and exclusive gateways",
-        "transaction": "use an embedded subProcess",
-        "adHocSubProcess": "use an embedded subProcess",
-    }
-    hint = hints.get(tag)
-    return f"{tag} is not supported" + (f"; {hint}" if hint else "")
+    """The template refusing `tag`, with what to use instead when there is something."""
+    return _INSTEAD.get(tag, _t("{tag} is not supported"))
 
 
 def parse_definition(xml: str | bytes) -> ProcessDefinition:
     """The process in `xml`, checked; DefinitionError lists every problem found."""
     raw = xml.encode() if isinstance(xml, str) else xml
     if len(raw) > MAX_XML_BYTES:
-        raise DefinitionError([Problem("definitions", "the file is larger than 2 MB")])
+        raise DefinitionError([Problem.of("definitions", _t("the file is larger than 2 MB"))])
     try:
         root = fromstring(raw, forbid_dtd=True)
     except (ParseError, DefusedXmlException) as error:
-        raise DefinitionError([Problem("definitions", f"not well-formed XML: {error}")]) from None
+        raise DefinitionError(
+            [Problem.of("definitions", _t("not well-formed XML: {problem}"), problem=str(error))]
+        ) from None
     namespace, tag = _local(root.tag)
     if namespace != BPMN or tag != "definitions":
-        raise DefinitionError([Problem(tag, "the document is not BPMN 2.0 (bpmn:definitions)")])
+        raise DefinitionError(
+            [Problem.of(tag, _t("the document is not BPMN 2.0 (bpmn:definitions)"))]
+        )
     processes = [child for child in root if _local(child.tag) == (BPMN, "process")]
     others = [
         child for child in root
@@ -434,23 +505,27 @@ def parse_definition(xml: str | bytes) -> ProcessDefinition:
     if len(processes) != 1:
         raise DefinitionError(
             [
-                Problem(
+                Problem.of(
                     "definitions",
-                    f"a definition holds exactly one process (found {len(processes)})",
+                    _t("a definition holds exactly one process (found {count})"),
+                    count=len(processes),
                 )
             ]
         )
     process = processes[0]
     reader = _Reader()
     for other in others:
-        reader.problem(other.get("id") or _local(other.tag)[1], _unsupported(_local(other.tag)[1]))
+        other_tag = _local(other.tag)[1]
+        reader.problem(other.get("id") or other_tag, _unsupported(other_tag), tag=other_tag)
     process_id = process.get("id", "")
     if not process_id or not CODE.match(process_id.lower()):
-        reader.problem(process_id or "process", "the process id is a code (letters, digits, _ . -)")
+        reader.problem(
+            process_id or "process", _t("the process id is a code (letters, digits, _ . -)")
+        )
     attributes = reader.own_attributes(process, "process", process_id or "process")
     reader.read_scope(process, None)
     if len(reader.nodes) > MAX_NODES:
-        reader.problem(process_id, f"a process has at most {MAX_NODES} elements")
+        reader.problem(process_id, _t("a process has at most {limit} elements"), limit=MAX_NODES)
     definition = ProcessDefinition(
         process_id=process_id,
         name=process.get("name", "") or process_id,
@@ -506,20 +581,30 @@ def check_graph(definition: ProcessDefinition) -> list[Problem]:
         source, target = nodes.get(flow.source), nodes.get(flow.target)
         if source is None or target is None:
             missing = flow.source if source is None else flow.target
-            problems.append(Problem(flow.id, f"points at '{missing}', which is not in the process"))
+            problems.append(
+                Problem.of(
+                    flow.id,
+                    _t("points at '{missing}', which is not in the process"),
+                    missing=missing,
+                )
+            )
             continue
         if source.scope != target.scope:
-            problems.append(Problem(flow.id, "a flow stays inside its sub-process"))
+            problems.append(Problem.of(flow.id, _t("a flow stays inside its sub-process")))
         if flow.default and flow.condition:
-            problems.append(Problem(flow.id, "the default flow has no condition"))
+            problems.append(Problem.of(flow.id, _t("the default flow has no condition")))
     for scope in scopes:
         starts = [n for n in nodes.values() if n.kind == "startEvent" and n.scope == scope]
         ends = [n for n in nodes.values() if n.kind == "endEvent" and n.scope == scope]
         where = scope or definition.process_id
         if len(starts) != 1:
-            problems.append(Problem(where, f"has exactly one start event (found {len(starts)})"))
+            problems.append(
+                Problem.of(
+                    where, _t("has exactly one start event (found {count})"), count=len(starts)
+                )
+            )
         if not ends:
-            problems.append(Problem(where, "has at least one end event"))
+            problems.append(Problem.of(where, _t("has at least one end event")))
     for node in nodes.values():
         problems.extend(_node_problems(definition, node))
     if not problems:
@@ -533,52 +618,60 @@ def _node_problems(definition: ProcessDefinition, node: Node) -> Iterable[Proble
     if node.kind == "boundaryEvent":
         host = nodes.get(node.attached_to or "")
         if host is None or host.kind not in ("userTask", "subProcess", "callActivity"):
-            yield Problem(node.id, "a timer is attached to a userTask, subProcess or callActivity")
+            yield Problem.of(
+                node.id, _t("a timer is attached to a userTask, subProcess or callActivity")
+            )
         elif host.scope != node.scope:
-            yield Problem(node.id, "a boundary event sits in its task's scope")
+            yield Problem.of(node.id, _t("a boundary event sits in its task's scope"))
         if incoming:
-            yield Problem(node.id, "nothing flows into a boundary event")
+            yield Problem.of(node.id, _t("nothing flows into a boundary event"))
         if len(outgoing) != 1:
-            yield Problem(node.id, "a boundary event has one outgoing flow (the path taken)")
+            yield Problem.of(node.id, _t("a boundary event has one outgoing flow (the path taken)"))
         return
     if node.kind == "startEvent":
         if incoming:
-            yield Problem(node.id, "nothing flows into a start event")
+            yield Problem.of(node.id, _t("nothing flows into a start event"))
     elif not incoming:
-        yield Problem(node.id, "nothing flows into it")
+        yield Problem.of(node.id, _t("nothing flows into it"))
     if node.kind == "endEvent":
         if outgoing:
-            yield Problem(node.id, "an end event has no outgoing flow")
+            yield Problem.of(node.id, _t("an end event has no outgoing flow"))
         return
     if not outgoing:
-        yield Problem(node.id, "has no outgoing flow")
+        yield Problem.of(node.id, _t("has no outgoing flow"))
     if node.kind in ("userTask", "serviceTask", "startEvent", "subProcess", "callActivity"):
         if len(outgoing) > 1:
-            yield Problem(node.id, "splits into several flows; use a gateway")
+            yield Problem.of(node.id, _t("splits into several flows; use a gateway"))
         for flow in outgoing:
             if flow.condition:
-                yield Problem(flow.id, "only flows leaving an exclusive gateway have conditions")
+                yield Problem.of(
+                    flow.id, _t("only flows leaving an exclusive gateway have conditions")
+                )
     if node.kind == "parallelGateway":
         for flow in outgoing:
             if flow.condition:
-                yield Problem(flow.id, "a parallel gateway takes every flow: no conditions")
+                yield Problem.of(flow.id, _t("a parallel gateway takes every flow: no conditions"))
     if node.kind == "exclusiveGateway" and len(outgoing) > 1:
         defaults = [f for f in outgoing if f.default]
         for flow in outgoing:
             if not flow.condition and not flow.default:
-                yield Problem(
+                yield Problem.of(
                     flow.id,
-                    "leaves an exclusive gateway: give it a condition or make it the default",
+                    _t("leaves an exclusive gateway: give it a condition or make it the default"),
                 )
         if len(defaults) > 1:
-            yield Problem(node.id, "has one default flow at most")
+            yield Problem.of(node.id, _t("has one default flow at most"))
     if node.escalation == "boundary" and not definition.boundaries(node.id):
-        yield Problem(node.id, "itsm:escalation=boundary needs a timer boundary event on the task")
+        yield Problem.of(
+            node.id, _t("itsm:escalation=boundary needs a timer boundary event on the task")
+        )
     for target in node.return_targets:
         found = nodes.get(target)
         if found is None or found.kind != "userTask":
-            yield Problem(
-                node.id, f"itsm:returnTargets: '{target}' is not a user task of this process"
+            yield Problem.of(
+                node.id,
+                _t("itsm:returnTargets: '{target}' is not a user task of this process"),
+                target=target,
             )
 
 
@@ -602,9 +695,9 @@ def _reachability(definition: ProcessDefinition, scopes: set[str | None]) -> Ite
         finishing = _walk(ends, backward)
         for node_id in sorted(members):
             if node_id not in reached:
-                yield Problem(node_id, "cannot be reached from the start event")
+                yield Problem.of(node_id, _t("cannot be reached from the start event"))
             elif node_id not in finishing:
-                yield Problem(node_id, "no path leads from it to an end event")
+                yield Problem.of(node_id, _t("no path leads from it to an end event"))
 
 
 def _walk(first: set[str], edges: Mapping[str, set[str]]) -> set[str]:
