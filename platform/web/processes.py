@@ -18,23 +18,16 @@ from starlette.routing import Route
 
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import BadUserInput, NotFound, _t
-from openitsm.kernel.identity.models import User
 from openitsm.kernel.workflow import runtime
 from openitsm.kernel.workflow.engine import definition_of
 from openitsm.kernel.workflow.models import OPEN, ProcessInstance, WorkItem
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context
 from openitsm.web.widgets import Widget
+from openitsm.web.workbench import user_names
 
 WIDGET_ROWS = 8
 PAGE_ROWS = 50
-
-
-def _names(session: Any, user_ids: set[int | None]) -> dict[int, str]:
-    wanted = sorted(uid for uid in user_ids if uid)
-    if not wanted:
-        return {}
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all())
 
 
 def _titles(session: Any, instance_ids: set[int]) -> dict[int, ProcessInstance]:
@@ -54,7 +47,7 @@ def _inbox_rows(page: PageContext, limit: int, after: int | None = None) -> dict
         more = len(items) > limit
         items = items[:limit]
         instances = _titles(session, {item.instance_id for item in items})
-        names = _names(session, {item.assignee_id for item in items})
+        names = user_names(session, {item.assignee_id for item in items})
     now = utcnow()
     return {
         "items": items,
@@ -119,7 +112,7 @@ def _instance_data(page: PageContext, instance_id: int) -> dict[str, Any]:
         definition = definition_of(session, instance.process_version_id)
         items = list(runtime.running_items(session, instance.id))
         log = list(runtime.instance_log(session, instance.id))
-        acting = {page.actor.user_id, page.actor.on_behalf_of} - {None}
+        acting = runtime.acting_people(page.actor)
         actions = {
             item.id: {
                 "complete": item.assignee_id in acting,
@@ -130,7 +123,7 @@ def _instance_data(page: PageContext, instance_id: int) -> dict[str, Any]:
             }
             for item in items
         }
-        names = _names(
+        names = user_names(
             session,
             {instance.starter_id}
             | {i.assignee_id for i in items}

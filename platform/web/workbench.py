@@ -84,7 +84,7 @@ def delegations(page: PageContext) -> Markup:
                 .limit(10)
             )
         )
-        names = _names(session, {r.delegator_id for r in rows} | {r.deputy_id for r in rows})
+        names = user_names(session, {r.delegator_id for r in rows} | {r.deputy_id for r in rows})
     upcoming = [(row, _aware(row.starts_at) > now) for row in rows]
     return page.render("widgets/delegations.html", rows=upcoming, names=names)
 
@@ -93,12 +93,14 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _names(session: Session, user_ids: set[int]) -> dict[int, str]:
+def user_names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
+    """{id: name} of these users, in one query (None and missing ids are left out)."""
     from openitsm.kernel.identity.models import User
 
-    if not user_ids:
+    wanted = sorted(uid for uid in user_ids if uid)
+    if not wanted:
         return {}
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all())  # type: ignore[arg-type]
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all())  # type: ignore[arg-type]
 
 
 KERNEL_WIDGETS = [

@@ -538,7 +538,7 @@ class Engine:
             if decision is None:
                 flush(self.session)
                 return instance
-            self.cancel_items(instance, token.id, reason="countersign")
+            self.cancel_items([token.id])
             outcome = decision
             self.log(instance, "countersign", from_node=node.id, outcome=decision)
         instance.variables = {**instance.variables, "decision": outcome}
@@ -590,10 +590,12 @@ class Engine:
 
     # --- ending paths -----------------------------------------------------------------
 
-    def cancel_items(self, instance: ProcessInstance, token_id: int, *, reason: str) -> None:
+    def cancel_items(self, token_ids: list[int]) -> None:
+        """Cancel the open items of these tokens (a decided countersign, an interrupted or
+        ended path)."""
         self.session.execute(
             update(WorkItem)
-            .where(WorkItem.token_id == token_id, WorkItem.state == OPEN)
+            .where(WorkItem.token_id.in_(token_ids), WorkItem.state == OPEN)
             .values(state=CANCELLED, completed_at=self.now, version=WorkItem.version + 1)
             .execution_options(synchronize_session="fetch")
         )
@@ -625,12 +627,7 @@ class Engine:
         ids = [token.id for token in running]
         for token in running:
             token.state = CANCELLED
-        self.session.execute(
-            update(WorkItem)
-            .where(WorkItem.token_id.in_(ids), WorkItem.state == OPEN)
-            .values(state=CANCELLED, completed_at=self.now, version=WorkItem.version + 1)
-            .execution_options(synchronize_session="fetch")
-        )
+        self.cancel_items(ids)
         self.terminate_children(instance, ids)
 
     def terminate_children(self, instance: ProcessInstance, token_ids: list[int]) -> None:
@@ -651,7 +648,7 @@ class Engine:
     def interrupt(self, instance: ProcessInstance, token: Token) -> None:
         """Stop what a waiting token is doing (its items, its sub-process's paths, its child
         instance) so it can leave by another way; the token itself stays."""
-        self.cancel_items(instance, token.id, reason="interrupted")
+        self.cancel_items([token.id])
         self.cancel_tokens(instance, token.id)
         self.terminate_children(instance, [token.id])
 

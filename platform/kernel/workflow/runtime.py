@@ -36,9 +36,11 @@ from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department, Role
 from openitsm.kernel.workflow.engine import Engine, check_open, definition_of, lock_instance
 from openitsm.kernel.workflow.models import (
+    ACTIVE,
     OPEN,
     PUBLISHED,
     RUNNING,
+    WAITING,
     WITHDRAWN,
     ProcessInstance,
     Token,
@@ -66,7 +68,8 @@ def engine_for(session: Session, kernel: Kernel | None, actor: Actor) -> Engine:
     return Engine(session, actor, kernel, services)
 
 
-def _acting_for(actor: Actor) -> set[int]:
+def acting_people(actor: Actor) -> set[int]:
+    """Whose steps the actor may work on: their own, and a delegator's when a deputy."""
     return {uid for uid in (actor.user_id, actor.on_behalf_of) if uid is not None}
 
 
@@ -123,7 +126,7 @@ def is_candidate(session: Session, actor: Actor, item: WorkItem) -> bool:
 
 def _candidate_match(actor: Actor) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
-    people = _acting_for(actor)
+    people = acting_people(actor)
     if people:
         clauses.append(WorkItemCandidate.user_id.in_(people))
     if actor.department_id is not None:
@@ -134,7 +137,7 @@ def _candidate_match(actor: Actor) -> ColumnElement[bool]:
 
 
 def _require_assignee(session: Session, actor: Actor, item: WorkItem) -> None:
-    if item.assignee_id is not None and item.assignee_id in _acting_for(actor):
+    if item.assignee_id is not None and item.assignee_id in acting_people(actor):
         return
     if item.assignee_id is None and is_candidate(session, actor, item):
         raise Forbidden(_t("Claim this step first; it is offered to several people."), hint="claim")
@@ -440,7 +443,7 @@ def _restart(
 
 def may_withdraw(session: Session, actor: Actor, instance: ProcessInstance) -> bool:
     """The starter may withdraw while running and no one else has completed a step."""
-    if instance.state != RUNNING or instance.starter_id not in _acting_for(actor):
+    if instance.state != RUNNING or instance.starter_id not in acting_people(actor):
         return False
     others = session.scalar(
         select(
@@ -464,7 +467,7 @@ def withdraw(
 ) -> ProcessInstance:
     """撤销: the starter takes the instance back; every open step is cancelled."""
     instance = lock_instance(session, instance_id)
-    if instance.starter_id not in _acting_for(actor):
+    if instance.starter_id not in acting_people(actor):
         raise Forbidden(_t("Only the person who started a process may withdraw it."))
     if not may_withdraw(session, actor, instance):
         raise BadUserInput(
@@ -482,7 +485,7 @@ def may_see_instance(session: Session, actor: Actor, instance: ProcessInstance) 
     have, or had, a step of."""
     if actor.can(SUPERVISE) or actor.can(READ):
         return True
-    people = _acting_for(actor)
+    people = acting_people(actor)
     if instance.starter_id in people:
         return True
     mine = or_(
@@ -495,7 +498,7 @@ def may_see_instance(session: Session, actor: Actor, instance: ProcessInstance) 
 
 def inbox_query(actor: Actor) -> Any:
     """Open items assigned to the actor, or offered to them and not yet claimed."""
-    people = sorted(_acting_for(actor))
+    people = sorted(acting_people(actor))
     offered = exists().where(WorkItemCandidate.work_item_id == WorkItem.id, _candidate_match(actor))
     return select(WorkItem).where(
         WorkItem.state == OPEN,
@@ -531,7 +534,7 @@ def started_by(session: Session, actor: Actor, *, limit: int = 20) -> Sequence[P
     """What the actor started (items I registered), newest first."""
     return session.scalars(
         select(ProcessInstance)
-        .where(ProcessInstance.starter_id.in_(sorted(_acting_for(actor))))
+        .where(ProcessInstance.starter_id.in_(sorted(acting_people(actor))))
         .order_by(ProcessInstance.id.desc())
         .limit(limit)
     ).all()
@@ -636,7 +639,7 @@ def step_states(session: Session, instance: ProcessInstance) -> dict[str, str]:
             states[to_node] = "done"
     for node_id in session.scalars(
         select(Token.node_id).where(
-            Token.instance_id == instance.id, Token.state.in_(("active", "waiting"))
+            Token.instance_id == instance.id, Token.state.in_((ACTIVE, WAITING))
         )
     ):
         states[node_id] = "active"
@@ -690,7 +693,7 @@ def move_instances(
         instance = lock_instance(session, instance_id)
         standing = session.scalars(
             select(Token.node_id).where(
-                Token.instance_id == instance.id, Token.state.in_(("active", "waiting"))
+                Token.instance_id == instance.id, Token.state.in_((ACTIVE, WAITING))
             )
         ).all()
         missing = sorted(
