@@ -48,6 +48,7 @@ KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.identity.plugin",
     "openitsm.kernel.organisation.plugin",
     "openitsm.kernel.customfields.plugin",
+    "openitsm.kernel.calendar.plugin",
     "openitsm.kernel.workflow.plugin",
     "openitsm.kernel.comments.plugin",
     "openitsm.kernel.sitesettings.plugin",

@@ -11,6 +11,7 @@ from openitsm.kernel.access.models import FieldRule, RoleScope
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.organisation.delegation_models import Delegation
+from openitsm.kernel.organisation.duty_models import DutyRota, DutyShift
 from openitsm.kernel.organisation.models import (
     Department,
     GrantsVersion,
@@ -41,6 +42,8 @@ def register_models() -> list[type]:
         UserServiceUnit,
         GrantsVersion,
         Delegation,
+        DutyRota,
+        DutyShift,
         RoleScope,
         FieldRule,
     ]
