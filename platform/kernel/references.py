@@ -21,6 +21,8 @@ from openitsm.kernel.errors import BadUserInput, ConfigurationError
 from openitsm.kernel.labels import pick_label
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
     from openitsm.kernel.access.scope import ScopeColumns
     from openitsm.kernel.actors import Actor
     from openitsm.kernel.plugins import PluginSet
@@ -79,6 +81,7 @@ class RecordKind:
     describe: Callable[[Any], Mapping[str, Any]] = lambda row: {"title": f"#{row.id}"}
     url: str | None = None
     scope: ScopeColumns | None = None
+    visibility: Callable[[Actor], ColumnElement[bool]] | None = None
     extra_fields: tuple[str, ...] = ()
     shows: tuple[str, ...] = ()
     link_rows: Mapping[str, str] = field(default_factory=dict)
@@ -87,6 +90,11 @@ class RecordKind:
     search_order: tuple[str, ...] = ()
     search_action: str | None = None
     list_url: str | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Whether some actors see fewer of its rows than others."""
+        return self.scope is not None or self.visibility is not None
 
     @property
     def searchable(self) -> bool:

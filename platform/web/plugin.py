@@ -16,9 +16,11 @@ from starlette.staticfiles import StaticFiles
 
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.web import (
+    admin_calendars,
     admin_custom_fields,
     admin_departments,
     admin_dictionaries,
+    admin_duty,
     admin_processes,
     admin_roles,
     admin_service_units,
@@ -92,6 +94,7 @@ def register_routes() -> list[Any]:
         *admin_departments.ROUTES,
         *admin_dictionaries.ROUTES,
         *admin_service_units.ROUTES,
+        *admin_duty.ROUTES,
         *admin_custom_fields.ROUTES,
         *pickers.ROUTES,
         *admin_site.ROUTES,
@@ -101,6 +104,7 @@ def register_routes() -> list[Any]:
         *comments.ROUTES,
         *processes.ROUTES,
         *admin_processes.ROUTES,
+        *admin_calendars.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -114,13 +118,15 @@ def register_menus() -> list[MenuItem]:
         *admin_departments.MENUS,
         *admin_dictionaries.MENUS,
         *admin_service_units.MENUS,
+        *admin_duty.MENUS,
         *admin_custom_fields.MENUS,
         *admin_roles.MENUS,
         *admin_site.MENUS,
         *admin_processes.MENUS,
+        *admin_calendars.MENUS,
     ]
 
 
 @hookimpl
 def register_widgets() -> list[Widget]:
-    return [*workbench.KERNEL_WIDGETS, *processes.WIDGETS]
+    return [*workbench.KERNEL_WIDGETS, *processes.WIDGETS, *admin_duty.WIDGETS]

@@ -7,6 +7,7 @@ the pages only leave out the buttons that would be refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from markupsafe import Markup
@@ -16,13 +17,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from openitsm.kernel.attachments import service as attachments
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import BadUserInput, NotFound, _t
+from openitsm.kernel.references import RecordRef
 from openitsm.kernel.workflow import runtime
 from openitsm.kernel.workflow.engine import definition_of
 from openitsm.kernel.workflow.models import OPEN, ProcessInstance, WorkItem
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context
+from openitsm.web.timeline import record_timeline
 from openitsm.web.widgets import Widget
 from openitsm.web.workbench import user_names
 
@@ -48,9 +52,14 @@ def _inbox_rows(page: PageContext, limit: int, after: int | None = None) -> dict
         items = items[:limit]
         instances = _titles(session, {item.instance_id for item in items})
         names = user_names(session, {item.assignee_id for item in items})
+        step_names = {
+            item.id: _step_label(session, instances[item.instance_id], item.node_id, page.locale)
+            for item in items
+        }
     now = utcnow()
     return {
         "items": items,
+        "step_names": step_names,
         "instances": instances,
         "names": names,
         "overdue": {item.id for item in items if item.due_at is not None and item.due_at < now},
@@ -67,19 +76,28 @@ def registered(page: PageContext) -> Markup:
     """The workbench's box of what I started (我登记事项) and where each stands."""
     with page.kernel.session() as session:
         instances = list(runtime.started_by(session, page.actor, limit=WIDGET_ROWS))
-        steps = _open_steps(session, [row.id for row in instances])
+        steps = _open_steps(session, instances, page.locale)
     return page.render("widgets/registered.html", instances=instances, steps=steps)
 
 
-def _open_steps(session: Any, instance_ids: list[int]) -> dict[int, list[str]]:
+def _step_label(session: Any, instance: ProcessInstance, node_id: str, locale: str) -> str:
+    """A step's name in the reader's language (definitions are cached per version)."""
+    return definition_of(session, instance.process_version_id).node_label(node_id, locale)
+
+
+def _open_steps(
+    session: Any, instances: Sequence[ProcessInstance], locale: str
+) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    if not instance_ids:
+    by_id = {instance.id: instance for instance in instances}
+    if not by_id:
         return found
-    for instance_id, name in session.execute(
-        select(WorkItem.instance_id, WorkItem.name)
-        .where(WorkItem.instance_id.in_(instance_ids), WorkItem.state == OPEN)
+    for instance_id, node_id in session.execute(
+        select(WorkItem.instance_id, WorkItem.node_id)
+        .where(WorkItem.instance_id.in_(sorted(by_id)), WorkItem.state == OPEN)
         .order_by(WorkItem.id)
     ):
+        name = _step_label(session, by_id[instance_id], node_id, locale)
         if name not in found.setdefault(instance_id, []):
             found[instance_id].append(name)
     return found
@@ -95,7 +113,7 @@ def work_page(request: Request) -> Response:
         after = None
     with page.kernel.session() as session:
         mine = list(runtime.started_by(session, page.actor, limit=PAGE_ROWS))
-        steps = _open_steps(session, [row.id for row in mine])
+        steps = _open_steps(session, mine, page.locale)
     return page.respond(
         "processes/work.html",
         registered=mine,
@@ -111,7 +129,8 @@ def _instance_data(page: PageContext, instance_id: int) -> dict[str, Any]:
             raise NotFound(_t("No process instance {id}."), params={"id": instance_id})
         definition = definition_of(session, instance.process_version_id)
         items = list(runtime.running_items(session, instance.id))
-        log = list(runtime.instance_log(session, instance.id))
+        ref = RecordRef(runtime.INSTANCE_KIND, instance.id)
+        files = attachments.files_of(session, ref)
         acting = runtime.acting_people(page.actor)
         actions = {
             item.id: {
@@ -123,20 +142,17 @@ def _instance_data(page: PageContext, instance_id: int) -> dict[str, Any]:
             }
             for item in items
         }
-        names = user_names(
-            session,
-            {instance.starter_id}
-            | {i.assignee_id for i in items}
-            | {t.on_behalf_of_id for t in log},
-        )
+        names = user_names(session, {instance.starter_id} | {i.assignee_id for i in items})
         steps = runtime.step_states(session, instance)
         may_withdraw = runtime.may_withdraw(session, page.actor, instance)
-    node_names = {node_id: node.name or node_id for node_id, node in definition.nodes.items()}
+    node_names = {node: definition.node_label(node, page.locale) for node in definition.nodes}
     return {
         "instance": instance,
         "items": items,
         "actions": actions,
-        "log": log,
+        "files": files,
+        "max_bytes": attachments.max_bytes(page.kernel.settings),
+        "timeline": record_timeline(page, runtime.INSTANCE_KIND, instance.id, comments=True),
         "names": names,
         "node_names": node_names,
         "steps": steps,
@@ -215,6 +231,29 @@ async def withdraw_instance(request: Request) -> Response:
     return RedirectResponse(f"/processes/{instance_id}", status_code=303)
 
 
+@explained
+async def add_files(request: Request) -> Response:
+    """Files added at any step: uploaded first as the viewer's pending files (attachments.js),
+    then moved onto the instance, which checks that the viewer may see it."""
+    page = page_context(request)
+    if not isinstance(page, PageContext):
+        return page
+    form = await request.form()
+    check_csrf(request, form)
+    instance_id = int(request.path_params["instance_id"])
+    ids = [int(raw) for raw in str(form.get("attachments", "")).split(",") if raw.strip().isdigit()]
+    if not ids:
+        raise BadUserInput(_t("Choose the files to add first."), field="attachments")
+
+    def attach() -> None:
+        ref = RecordRef(runtime.INSTANCE_KIND, instance_id)
+        with page.kernel.unit_of_work(actor=page.actor) as session:
+            attachments.attach_pending(session, page.kernel, ids, ref, page.actor)
+
+    await run_in_threadpool(attach)
+    return RedirectResponse(f"/processes/{instance_id}#files", status_code=303)
+
+
 def _diagram(page: PageContext, instance_id: int) -> str:
     from openitsm.kernel.workflow.models import ProcessVersion
 
@@ -242,6 +281,7 @@ ROUTES = [
     Route("/processes/{instance_id:int}", instance_page, methods=["GET"]),
     Route("/processes/{instance_id:int}/diagram", instance_diagram, methods=["GET"]),
     Route("/processes/{instance_id:int}/withdraw", withdraw_instance, methods=["POST"]),
+    Route("/processes/{instance_id:int}/files", add_files, methods=["POST"]),
 ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from markupsafe import Markup
@@ -111,8 +111,10 @@ def merged_timeline(
         _history_entry(entry)
         for entry in _history(page, session, ref, labels, links, before, limit + 1)
     ]
+    # Plugins name things in the reader's language: the page's, whatever the profile says.
+    reader = replace(page.actor, locale=page.locale)
     others = kernel.hook.record_timeline_entries(
-        kernel=kernel, session=session, actor=page.actor, ref=ref, before=before, limit=limit + 1
+        kernel=kernel, session=session, actor=reader, ref=ref, before=before, limit=limit + 1
     )
     return merge_page([history, *others], limit)
 

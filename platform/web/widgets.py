@@ -31,7 +31,8 @@ MAX_WIDGETS = 24
 @dataclass(frozen=True)
 class Widget:
     """A box on the workbench. `render(page)` returns its HTML (escaped: use the page's
-    `render` with a template); `action`, when set, limits it to roles granting it."""
+    `render` with a template), or nothing to leave the box out for now; `action`, when set,
+    limits it to roles granting it."""
 
     key: str
     labels: Mapping[str, str]

@@ -148,6 +148,8 @@ def _dashboard(page: PageContext, error: str = "") -> Markup:
                 + page.gettext("This widget could not be shown.")
                 + Markup("</p>")
             )
+        if not body:  # nothing to show yet (the duty widget before any rota exists)
+            continue
         boxes.append((item, body))
     return page.render(
         "dashboard.html",

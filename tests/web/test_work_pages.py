@@ -51,8 +51,8 @@ def start(kernel: Kernel, title: str) -> int:
         return runtime.start_process(session, kernel, actor, "two_level_approval", title=title).id
 
 
-def client(kernel: Kernel, login: str) -> TestClient:
-    return signed_in(kernel, login, PASSWORD)
+def client(kernel: Kernel, login: str, language: str = "en") -> TestClient:
+    return signed_in(kernel, login, PASSWORD, {"accept-language": language})
 
 
 def test_my_items_and_what_i_registered_on_the_workbench_and_the_page(kernel: Kernel) -> None:
@@ -63,7 +63,8 @@ def test_my_items_and_what_i_registered_on_the_workbench_and_the_page(kernel: Ke
     assert "New laptop for Rita" in home.text  # the my items box
     work = sally.get("/work")
     assert f'href="/processes/{instance}"' in work.text
-    assert "部门负责人审批 Head of department approves" in work.text
+    assert "Head of department approves" in work.text  # the step's English name
+    assert "部门负责人审批" in client(kernel, "sally", "zh-CN").get("/work").text
     rita = client(kernel, "rita")
     assert "New laptop for Rita" in rita.get("/").text  # items I registered
     assert "Nothing is waiting for you." in rita.get("/work").text
@@ -98,8 +99,9 @@ def test_deciding_a_step_on_the_instance_page_moves_the_process(kernel: Kernel) 
     )
     assert done.status_code == 303 and done.headers["location"] == f"/processes/{instance}"
     after = sally.get(f"/processes/{instance}").text
-    assert "IT 部门会签 IT countersign" in after
-    assert re.search(r"completed\s*<span class=\"step\">部门负责人审批", after)
+    assert "IT countersign" in after
+    assert re.search(r"completed\s*<a href=\"/processes/\d+\">Head of department approves", after)
+    assert '<div class="entry-body">OK</div>' in after
     # IT members now see their countersign items; Rita can no longer withdraw.
     assert "VPN access" in client(kernel, "ian").get("/work").text
     assert f'action="/processes/{instance}/withdraw"' not in rita.get(f"/processes/{instance}").text
@@ -140,3 +142,62 @@ def test_a_record_driven_by_a_process_shows_its_steps_in_its_timeline(kernel: Ke
     assert page.status_code == 200
     assert "started the process" in page.text
     assert f'href="/processes/{instance_id}"' in page.text
+
+
+def test_comments_and_files_at_a_step_on_the_instance_page(kernel: Kernel) -> None:
+    instance = start(kernel, "Docking station")
+    sally = client(kernel, "sally")
+    page = sally.get(f"/processes/{instance}").text
+    assert 'name="kind" value="process_instance"' in page  # the comment form
+    assert f'action="/processes/{instance}/files"' in page
+    said = sally.post(
+        "/comments",
+        data={
+            "csrf": csrf_of(sally),
+            "kind": "process_instance",
+            "record_id": str(instance),
+            "body": "<p>Which model?</p><script>alert(1)</script>",
+            "next": f"/processes/{instance}",
+        },
+        follow_redirects=False,
+    )
+    assert said.status_code == 303
+    assert said.headers["location"].startswith(f"/processes/{instance}#comment-")
+    uploaded = sally.post(
+        "/attachments",
+        data={"kind": "pending"},
+        files={"file": ("spec.txt", b"USB-C, two screens\n", "text/plain")},
+        headers={"x-csrf-token": csrf_of(sally)},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    file_id = uploaded.json()["downloadUrl"].rsplit("/", 1)[1]
+    added = sally.post(
+        f"/processes/{instance}/files",
+        data={"csrf": csrf_of(sally), "attachments": file_id},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    rita = client(kernel, "rita")
+    seen = rita.get(f"/processes/{instance}").text
+    assert "<p>Which model?</p>" in seen and "alert(1)" not in seen
+    assert f'href="/attachments/{file_id}">spec.txt</a>' in seen
+    assert rita.get(f"/attachments/{file_id}").content == b"USB-C, two screens\n"
+    # Otto takes no part: the page, its comments and its files do not exist for him.
+    otto = client(kernel, "otto")
+    assert otto.get(f"/processes/{instance}").status_code == 404
+    assert otto.get(f"/attachments/{file_id}").status_code == 404
+    barged = otto.post(
+        "/comments",
+        data={
+            "csrf": csrf_of(otto),
+            "kind": "process_instance",
+            "record_id": str(instance),
+            "body": "me too",
+            "next": "/",
+        },
+    )
+    assert barged.status_code == 404
+    empty = sally.post(f"/processes/{instance}/files", data={"csrf": csrf_of(sally)})
+    assert empty.status_code == 400
+    forged = sally.post(f"/processes/{instance}/files", data={"attachments": file_id})
+    assert forged.status_code == 400

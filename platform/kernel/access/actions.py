@@ -101,6 +101,11 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "Move a process from a step that allows it to any other step (跳转).",
     ),
     ActionSpec(
+        "calendar.manage",
+        {"zh-CN": "管理工作日历", "en": "Manage business calendars"},
+        "Create and change business calendars: working hours, holidays and make-up workdays.",
+    ),
+    ActionSpec(
         "fields.manage",
         {"zh-CN": "管理自定义字段", "en": "Manage custom fields"},
         "Add, change and retire the custom fields of users, departments and other records.",
@@ -109,6 +114,11 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "attachment.delete_any",
         {"zh-CN": "删除任意附件", "en": "Delete any attachment"},
         "Remove attachments uploaded by others.",
+    ),
+    ActionSpec(
+        "duty.manage",
+        {"zh-CN": "管理值班表", "en": "Manage duty rotas"},
+        "Create duty rotas and put people on duty, shift by shift (值班).",
     ),
     ActionSpec(
         "comment.internal",

@@ -72,10 +72,14 @@ def scope_filter(actor: Actor, kind: RecordKind) -> ColumnElement[bool]:
     """The condition selecting the kind's rows the actor may see.
 
     Superusers and kinds that declare no scope columns see everything; an actor whose roles
-    grant no scope on the kind sees nothing.
+    grant no scope on the kind sees nothing. A kind with its own `visibility` decides alone.
     """
     columns: ScopeColumns | None = kind.scope
-    if actor.superuser or columns is None:
+    if actor.superuser:
+        return true()
+    if kind.visibility is not None:
+        return kind.visibility(actor)
+    if columns is None:
         return true()
     granted = scopes_of(actor, kind.name)
     if "all" in granted:

@@ -123,7 +123,7 @@ def readable_events(
         statement = statement.where(AuditEvent.record_kind.not_in(sorted(hidden_parts)))
     for kind in [kinds.kinds[only]] if only in kinds else kinds.kinds.values():
         conditions = []
-        if kind.scope is not None and only is None:
+        if kind.restricted and only is None:
             in_scope = select(kind.model.id).where(scope_filter(actor, kind))
             conditions.append(AuditEvent.record_id.in_(in_scope))
         hidden = field_access(actor, kind.name).hidden

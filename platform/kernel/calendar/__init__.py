@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from openitsm.kernel.errors import BadUserInput, _t
 
+# A stored calendar's key, as processes name it (`itsm:calendar="standard"`).
+CALENDAR_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 Interval = tuple[dt.time, dt.time]
 # Monday to Friday, with a lunch break: the common office day of the sites we serve.

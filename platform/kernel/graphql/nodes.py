@@ -26,22 +26,28 @@ def parse_id(text: str) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
-def rows_by_id(context: Context, model: type[Any], ids: Sequence[int]) -> list[Any]:
+def rows_by_id(
+    context: Context, model: type[Any], ids: Sequence[int], scoped: bool = True
+) -> list[Any]:
     """Rows by primary key; a row outside the actor's data scope loads as None, exactly as
-    if it did not exist, so `node(id:)` and nested links never reveal another tenant's rows."""
+    if it did not exist, so `node(id:)` and nested links never reveal another tenant's rows.
+    `scoped=False` is for rows reached through one that already admits the viewer to them
+    (the instance of a work item the viewer was given)."""
     from openitsm.kernel.access.scope import visible
 
     statement = select(model).where(model.id.in_(ids))
     kind = context.kernel.record_kinds.by_model.get(model)
-    if kind is not None and kind.scope is not None:
+    if scoped and kind is not None and kind.restricted:
         statement = visible(statement, context.actor, kind)
     found = {row.id: row for row in context.session.scalars(statement)}
     return [found.get(i) for i in ids]
 
 
-def by_id_loader(context: Context, model: type[Any]) -> Any:
+def by_id_loader(context: Context, model: type[Any], scoped: bool = True) -> Any:
     """The request's loader of `model` rows by primary key; missing ids load as None."""
-    return context.loader(("by-id", model), lambda ids: rows_by_id(context, model, ids))
+    return context.loader(
+        ("by-id", model, scoped), lambda ids: rows_by_id(context, model, ids, scoped)
+    )
 
 
 def _hidden_of(context: Context, model: type[Any]) -> frozenset[str]:

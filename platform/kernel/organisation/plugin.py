@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -109,7 +110,7 @@ def register_record_kinds() -> list[RecordKind]:
 def register_graphql() -> GraphQLContribution:
     import strawberry
 
-    from openitsm.kernel.organisation import delegation_schema
+    from openitsm.kernel.organisation import delegation_schema, duty_schema
     from openitsm.kernel.organisation.schema import (
         TYPES,
         OrganisationMutation,
@@ -117,15 +118,19 @@ def register_graphql() -> GraphQLContribution:
     )
 
     @strawberry.type
-    class Query(OrganisationQuery, delegation_schema.DelegationQuery):
+    class Query(OrganisationQuery, delegation_schema.DelegationQuery, duty_schema.DutyQuery):
         pass
 
     @strawberry.type
-    class Mutation(OrganisationMutation, delegation_schema.DelegationMutation):
+    class Mutation(
+        OrganisationMutation, delegation_schema.DelegationMutation, duty_schema.DutyMutation
+    ):
         pass
 
     return GraphQLContribution(
-        query=Query, mutation=Mutation, types=[*TYPES, *delegation_schema.TYPES]
+        query=Query,
+        mutation=Mutation,
+        types=[*TYPES, *delegation_schema.TYPES, *duty_schema.TYPES],
     )
 
 
@@ -145,6 +150,7 @@ DEMO_MEMBERS = (
     ("enduser", "business", ("end_user",), ("acme",)),
 )
 
+DEMO_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 # Heads of department, whom processes ask first (the sample approval goes to the head).
 DEMO_HEADS = (("it", "admin"), ("business", "manager"))
 
@@ -192,3 +198,50 @@ def load_demo_data(session: Session, kernel: Kernel) -> None:
             service.update_department(
                 session, department.id, department.version, {"head_user_id": logins[login]}
             )
+    _demo_duty(session, departments["it-desk"].id)
+
+
+def _demo_duty(session: Session, desk_department_id: int) -> None:
+    """The `desk` rota: the service desk's agents take turns, day and night, this week."""
+    import datetime as dt
+
+    from openitsm.kernel.actors import SYSTEM
+    from openitsm.kernel.identity.models import User
+    from openitsm.kernel.organisation import duty
+
+    if session.scalar(select(DutyRota.id).where(DutyRota.key == "desk")) is not None:
+        return
+    agents = list(
+        session.scalars(
+            select(User.id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(Role, Role.id == UserRole.role_id)
+            .where(
+                User.active.is_(True),
+                (User.department_id == desk_department_id) | (Role.code == "service_desk_agent"),
+            )
+            .order_by(User.id)
+            .distinct()
+        )
+    )
+    rota = duty.create_rota(
+        session,
+        SYSTEM,
+        key="desk",
+        name="服务台值班 Service desk duty",
+        department_id=desk_department_id,
+    )
+    if not agents:
+        return
+    today = dt.datetime.now(DEMO_TIME_ZONE).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    sunday = monday + dt.timedelta(days=6)
+    # Days 08:30–18:00, nights 18:00–08:30 (from the Sunday before, so Monday's early
+    # hours are covered too): someone is on duty at any time this week.
+    for first, starts, ends, people in (
+        (monday, dt.time(8, 30), dt.time(18, 0), agents),
+        (monday - dt.timedelta(days=1), dt.time(18, 0), dt.time(8, 30), agents[1:] + agents[:1]),
+    ):
+        duty.add_shift_series(
+            session, SYSTEM, rota.id, people, first, sunday, starts, ends, DEMO_TIME_ZONE.key
+        )

@@ -1,7 +1,8 @@
 """Step deadlines in business time: when an item is due and when its assignee is reminded.
 
-A step's `itsm:deadline` counts working time on the site's business calendar; the reminder
-goes out when three quarters of it have passed. Timer boundary events count working time
+A step's `itsm:deadline` counts working time on a business calendar (the step's
+`itsm:calendar`, else its process's, else the site's default; see docs/calendars.md); the
+reminder goes out when three quarters of it have passed. Timer boundary events count working time
 too unless `itsm:businessTime="false"`. A worker scans every minute (`scan`): it reminds,
 escalates at the deadline (`itsm:escalation`: notify, reassign to the fallback group, or
 the boundary path) and fires timer boundary events.
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from openitsm.kernel.actors import SYSTEM
 from openitsm.kernel.calendar import BusinessCalendar, Duration, parse_duration
+from openitsm.kernel.calendar.service import calendar_for
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.db.session import begin_write
 from openitsm.kernel.identity.models import User
@@ -42,19 +44,19 @@ if TYPE_CHECKING:
 REMIND_AT_SHARE = 0.75
 
 
-def site_calendar(session: Session) -> BusinessCalendar:
-    """The calendar deadlines count on (the standard office week until sites define their
-    own calendars)."""
-    return BusinessCalendar.standard()
+def site_calendar(session: Session, key: str | None = None) -> BusinessCalendar:
+    """The calendar deadlines count on: the stored one named `key`, else the site's default
+    (the standard office week while the site stores none). Cached in the process."""
+    return calendar_for(session, key)
 
 
 def due_times(
-    session: Session, deadline: str | None, now: dt.datetime
+    session: Session, deadline: str | None, now: dt.datetime, calendar_key: str | None = None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """(due, remind) for a step starting `now`, or (None, None) without a deadline."""
     if not deadline:
         return None, None
-    calendar = site_calendar(session)
+    calendar = site_calendar(session, calendar_key)
     duration = parse_duration(deadline)
     due = calendar.add(now, duration)
     seconds = duration.in_seconds(calendar.day_seconds)
@@ -63,12 +65,17 @@ def due_times(
 
 
 def timer_due(
-    session: Session, duration_text: str, now: dt.datetime, *, business_time: bool
+    session: Session,
+    duration_text: str,
+    now: dt.datetime,
+    *,
+    business_time: bool,
+    calendar_key: str | None = None,
 ) -> dt.datetime:
     duration = parse_duration(duration_text)
     if not business_time:
         return now + duration.clock()
-    return site_calendar(session).add(now, duration)
+    return site_calendar(session, calendar_key).add(now, duration)
 
 
 @dataclass(frozen=True)
@@ -234,8 +241,18 @@ def fire_timer(engine: Engine, token_id: int) -> int:
         return 0
     definition = definition_of(session, instance.process_version_id)
     started = token.entered_at or token.created_at
+    calendar_key = definition.calendar_of(token.node_id)
     timers = sorted(
-        (timer_due(session, b.timer, started, business_time=b.business_time), b.id)
+        (
+            timer_due(
+                session,
+                b.timer,
+                started,
+                business_time=b.business_time,
+                calendar_key=calendar_key,
+            ),
+            b.id,
+        )
         for b in definition.boundaries(token.node_id)
         if b.timer
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -21,6 +21,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from openitsm.kernel.calendar import CALENDAR_KEY
 from openitsm.kernel.errors import BadUserInput, _t
 from openitsm.kernel.workflow.expressions import ExpressionError, compile_expression
 
@@ -53,6 +54,7 @@ ATTRIBUTES: Mapping[str, frozenset[str]] = {
             "assignee",
             "candidateDepartments",
             "candidateRoles",
+            "candidateDuty",
             "countersign",
             "veto",
             "deadline",
@@ -62,19 +64,24 @@ ATTRIBUTES: Mapping[str, frozenset[str]] = {
             "form",
             "chooseNext",
             "fallbackGroup",
+            "calendar",
         }
     ),
     "serviceTask": frozenset({"action"}),
     "subProcess": frozenset({"deadline"}),
     "callActivity": frozenset({"deadline"}),
     "boundaryEvent": frozenset({"businessTime"}),
-    "process": frozenset({"owner", "next"}),
+    "process": frozenset({"owner", "next", "calendar"}),
 }
 COUNTERSIGN = re.compile(r"^(all|any|ratio:(0(\.\d+)?|1(\.0+)?))(/(person|department))?$")
 # ISO 8601 durations without years or months (business time has no fixed month length).
 DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 CODE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+# A duty rota's key, as `openitsm.kernel.organisation.duty.KEY` allows it.
+DUTY_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ESCALATION = ("reassign", "notify", "boundary")
+# A name in one of the product's languages beside `name`: itsm:name-en="Approve".
+NAME_IN = re.compile(r"^name-(zh-CN|en)$")
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,8 @@ class Node:
     assignee: str | None = None  # an expression
     candidate_departments: tuple[str, ...] = ()
     candidate_roles: tuple[str, ...] = ()
+    candidate_duty: tuple[str, ...] = ()  # duty rota keys: whoever is on duty is offered it
+    names: tuple[tuple[str, str], ...] = ()  # (locale, name) from itsm:name-<locale>
     countersign: Countersign | None = None
     deadline: str | None = None  # ISO 8601 duration in business time
     escalation: str | None = None
@@ -175,6 +184,7 @@ class Node:
     timer: str | None = None  # boundaryEvent: ISO 8601 duration
     business_time: bool = True
     cancel_activity: bool = True
+    calendar: str | None = None  # the business calendar its deadline counts on (its key)
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,26 @@ class ProcessDefinition:
     owner: str | None = None
     next_process: str | None = None  # chained: started when this one ends
     xml: str = field(default="", repr=False)
+    names: tuple[tuple[str, str], ...] = ()  # (locale, name) from itsm:name-<locale>
+
+    def label(self, locale: str | None) -> str:
+        """The process's name in `locale`, else its `name`."""
+        return dict(self.names).get(locale or "") or self.name
+
+    def node_label(self, node_id: str, locale: str | None) -> str:
+        """A step's name in `locale`, else its `name`, else its id."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            return node_id
+        return dict(node.names).get(locale or "") or node.name or node_id
+
+    calendar: str | None = None  # the business calendar of its deadlines (None: the default)
+
+    def calendar_of(self, node_id: str) -> str | None:
+        """The calendar key a step's deadlines and timers count on: its own, else the
+        process's; None for the site's default calendar."""
+        node = self.nodes.get(node_id)
+        return (node.calendar if node is not None else None) or self.calendar
 
     def outgoing(self, node_id: str) -> list[Flow]:
         return [flow for flow in self.flows if flow.source == node_id]
@@ -262,7 +292,7 @@ class _Reader:
             self.problem(node_id, _t("this id is used twice"))
             return
         attributes = self.own_attributes(element, tag, node_id)
-        values: dict[str, Any] = {"name": element.get("name", "")}
+        values: dict[str, Any] = {"name": element.get("name", ""), "names": _names(attributes)}
         definitions = [
             _local(child.tag)[1]
             for child in element
@@ -307,6 +337,9 @@ class _Reader:
             namespace, local = _local(name)
             if namespace != ITSM:
                 continue
+            if NAME_IN.match(local):
+                found[local] = value.strip()
+                continue
             if local not in allowed:
                 close = get_close_matches(local, sorted(allowed), n=1)
                 if close:
@@ -336,10 +369,17 @@ class _Reader:
         for key, target in (
             ("candidateDepartments", "candidate_departments"),
             ("candidateRoles", "candidate_roles"),
+            ("candidateDuty", "candidate_duty"),
             ("returnTargets", "return_targets"),
         ):
             items = _items(attributes.get(key, ""))
-            if key != "returnTargets":
+            if key == "candidateDuty":
+                for item in items:
+                    if not DUTY_KEY.match(item):
+                        self.problem(
+                            node_id, _t("itsm:candidateDuty: '{item}' is not a rota key"), item=item
+                        )
+            elif key != "returnTargets":
                 for item in items:
                     if not CODE.match(item):
                         self.problem(
@@ -347,13 +387,16 @@ class _Reader:
                         )
             values[target] = items
         if not (
-            values.get("assignee") or values["candidate_departments"] or values["candidate_roles"]
+            values.get("assignee")
+            or values["candidate_departments"]
+            or values["candidate_roles"]
+            or values["candidate_duty"]
         ):
             self.problem(
                 node_id,
                 _t(
-                    "a userTask says who does it: itsm:assignee, itsm:candidateDepartments or "
-                    "itsm:candidateRoles"
+                    "a userTask says who does it: itsm:assignee, itsm:candidateDepartments, "
+                    "itsm:candidateRoles or itsm:candidateDuty"
                 ),
             )
         if "countersign" in attributes:
@@ -383,7 +426,15 @@ class _Reader:
             values["form"] = attributes["form"]
         if "fallbackGroup" in attributes:
             values["fallback_group"] = attributes["fallbackGroup"]
+        if "calendar" in attributes:
+            values["calendar"] = self.calendar(node_id, attributes["calendar"])
         return values
+
+    def calendar(self, element: str, key: str) -> str | None:
+        if not CALENDAR_KEY.match(key):
+            self.problem(element, _t("itsm:calendar: '{key}' is not a calendar key"), key=key)
+            return None
+        return key
 
     def countersign(self, node_id: str, attributes: Mapping[str, str]) -> Countersign | None:
         text = attributes["countersign"].replace(" ", "")
@@ -534,6 +585,12 @@ def parse_definition(xml: str | bytes) -> ProcessDefinition:
         owner=attributes.get("owner"),
         next_process=attributes.get("next"),
         xml=raw.decode("utf-8", errors="replace"),
+        names=_names(attributes),
+        calendar=(
+            reader.calendar(process_id or "process", attributes["calendar"])
+            if "calendar" in attributes
+            else None
+        ),
     )
     defaults = _defaults(process)
     if defaults:
@@ -542,6 +599,17 @@ def parse_definition(xml: str | bytes) -> ProcessDefinition:
     if reader.problems:
         raise DefinitionError(reader.problems)
     return definition
+
+
+def _names(attributes: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The element's names by locale (`itsm:name-en`, `itsm:name-zh-CN`)."""
+    return tuple(
+        sorted(
+            (key[len("name-") :], value)
+            for key, value in attributes.items()
+            if NAME_IN.match(key) and value
+        )
+    )
 
 
 def _defaults(process: Element) -> dict[str, str]:
@@ -560,15 +628,7 @@ def _with_defaults(definition: ProcessDefinition, defaults: Mapping[str, str]) -
         Flow(f.id, f.source, f.target, f.condition, f.id in chosen, f.name)
         for f in definition.flows
     )
-    return ProcessDefinition(
-        definition.process_id,
-        definition.name,
-        definition.nodes,
-        flows,
-        definition.owner,
-        definition.next_process,
-        definition.xml,
-    )
+    return replace(definition, flows=flows)
 
 
 def check_graph(definition: ProcessDefinition) -> list[Problem]:

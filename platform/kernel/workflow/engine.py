@@ -264,7 +264,13 @@ class Engine:
 
         token.entered_at = self.now
         timers = [
-            timer_due(self.session, boundary.timer, self.now, business_time=boundary.business_time)
+            timer_due(
+                self.session,
+                boundary.timer,
+                self.now,
+                business_time=boundary.business_time,
+                calendar_key=definition.calendar_of(node.id),
+            )
             for boundary in definition.boundaries(node.id)
             if boundary.timer
         ]
@@ -298,7 +304,7 @@ class Engine:
         from openitsm.kernel.workflow.participants import expression_names
 
         wanted = frozenset().union(*(names_used(source) for source in sources))
-        return expression_names(self.session, self.kernel, instance, wanted)
+        return expression_names(self.session, self.kernel, instance, wanted, self.now)
 
     def choose(self, instance: ProcessInstance, definition: ProcessDefinition, node: Node) -> Flow:
         flows = definition.outgoing(node.id)
@@ -438,7 +444,13 @@ class Engine:
 
         chosen = instance.variables.get("_chosen", {}).get(node.id) if instance.variables else None
         found = resolve_participants(
-            self.session, self.kernel, instance, node, definition, chosen_user_id=chosen
+            self.session,
+            self.kernel,
+            instance,
+            node,
+            definition,
+            chosen_user_id=chosen,
+            at=self.now,
         )
         if chosen is not None:
             instance.variables = {
@@ -465,7 +477,9 @@ class Engine:
                     comment=found.problem,
                 )
             )
-        due_at, remind_at = due_times(self.session, node.deadline, self.now)
+        due_at, remind_at = due_times(
+            self.session, node.deadline, self.now, definition.calendar_of(node.id)
+        )
         if token.id is None:
             flush(self.session)
         items = []

@@ -6,10 +6,14 @@ person, a login, a user id, or a list of them. Views expose plain values only, s
 sandbox has nothing to reach through. When a rule finds nobody who can act, the step goes
 to its fallback group (else the process owner's role) and the owner is told: an item is
 never left where no one sees it.
+
+`duty.<rota>` in a rule, and `itsm:candidateDuty` on a step, give the people on duty on a
+duty rota (`openitsm.kernel.organisation.duty`) when the step opens.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from openitsm.kernel.db import utcnow
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation.duty import on_duty_select
 from openitsm.kernel.organisation.models import Department, Role, UserRole
 from openitsm.kernel.workflow.definition import Node, ProcessDefinition
 from openitsm.kernel.workflow.expressions import ExpressionError, evaluate, names_used
@@ -116,7 +122,43 @@ def department_view(session: Session, department_id: int | None) -> DepartmentVi
     return DepartmentView(session, row) if row is not None else None
 
 
-NAMES = ("form", "decision", "starter", "record", "instance")
+class DutyView:
+    """The duty rotas as expressions see them: `duty.desk` (or `duty['desk']`) is the list of
+    people on duty on rota `desk` at the step's time; an unknown or inactive rota, or one with
+    nobody on duty, gives an empty list. Each rota is looked up once, in one statement."""
+
+    __slots__ = ("_at", "_found", "_session")
+
+    def __init__(self, session: Session, at: dt.datetime) -> None:
+        self._session = session
+        self._at = at
+        self._found: dict[str, list[UserView]] = {}
+
+    def __getitem__(self, key: Any) -> list[UserView]:
+        if not isinstance(key, str) or key.startswith("_"):
+            raise KeyError(key)
+        found = self._found.get(key)
+        if found is None:
+            rows = self._session.execute(on_duty_select(key, self._at, *_USER_COLUMNS)).all()
+            found = self._found[key] = [
+                UserView(self._session, row) for row in {row.id: row for row in rows}.values()
+            ]
+        return list(found)
+
+    def __getattr__(self, name: str) -> list[UserView]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def empty_rotas(self) -> list[str]:
+        """The rotas read that had nobody on duty (to tell the owner why a step fell back)."""
+        return [key for key, people in self._found.items() if not people]
+
+    def __repr__(self) -> str:
+        return "<duty rotas>"
+
+
+NAMES = ("form", "decision", "starter", "record", "instance", "duty")
 
 
 def expression_names(
@@ -124,10 +166,12 @@ def expression_names(
     kernel: Kernel | None,
     instance: ProcessInstance,
     wanted: Iterable[str] = NAMES,
+    at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The names conditions and assignee rules read: `form` (the instance's variables),
-    `decision` (the last step's outcome), `starter`, `record` and `instance`; only the
-    `wanted` ones are looked up (the others stay unknown to the expression)."""
+    `decision` (the last step's outcome), `starter`, `record`, `instance` and `duty` (who is
+    on duty at `at`, now by default, per rota); only the `wanted` ones are looked up (the
+    others stay unknown to the expression)."""
     wanted = frozenset(wanted)
     variables = {k: v for k, v in (instance.variables or {}).items() if not k.startswith("_")}
     names: dict[str, Any] = {"form": variables, "decision": variables.get("decision")}
@@ -147,6 +191,8 @@ def expression_names(
             "title": instance.title,
             "key": instance.process_key,
         }
+    if "duty" in wanted:
+        names["duty"] = DutyView(session, at or utcnow())
     return names
 
 
@@ -214,6 +260,13 @@ def _users_of(session: Session, value: Any) -> list[int]:
     return list(session.scalars(select(User.id).where(which, User.active.is_(True))).all())
 
 
+def _on_duty(session: Session, rota_keys: Sequence[str], at: dt.datetime) -> list[int]:
+    """Who is on duty on these rotas at `at` (active people, active rotas), in one query."""
+    if not rota_keys:
+        return []
+    return list(dict.fromkeys(session.scalars(on_duty_select(rota_keys, at, User.id))))
+
+
 def _departments(session: Session, codes: Sequence[str]) -> list[int]:
     if not codes:
         return []
@@ -265,37 +318,59 @@ def resolve_participants(
     definition: ProcessDefinition,
     *,
     chosen_user_id: int | None = None,
+    at: dt.datetime | None = None,
 ) -> Participants:
-    """The work items a user task opens, by its rules; the fallback when nobody is found."""
+    """The work items a user task opens, by its rules; the fallback when nobody is found.
+
+    `at` is the moment the step opens (now by default): who is on duty then is offered it.
+    """
     if chosen_user_id is not None and _users_of(session, chosen_user_id):
         return Participants([Offer(assignee_id=chosen_user_id)])
+    at = at or utcnow()
     assigned: list[int] = []
     problem = None
+    unstaffed: list[str] = []  # rotas the step looked at with nobody on duty
     if node.assignee:
         # A rule that fails (a starter without a department has no head) finds nobody: the
         # step falls back, and the owner is told why, rather than the process stopping.
         try:
-            names = expression_names(session, kernel, instance, names_used(node.assignee))
+            names = expression_names(session, kernel, instance, names_used(node.assignee), at)
             value = evaluate(node.assignee, names)
         except ExpressionError as error:
             value, problem = None, error.message
+        else:
+            if isinstance(names.get("duty"), DutyView):
+                unstaffed.extend(names["duty"].empty_rotas())
         assigned = _users_of(session, value)
     department_ids = _departments(session, node.candidate_departments)
     role_codes = tuple(node.candidate_roles)
+    on_duty = _on_duty(session, node.candidate_duty, at)
+    if node.candidate_duty and not on_duty:
+        unstaffed.extend(node.candidate_duty)
     if node.countersign is not None:
-        offers = _countersigners(session, node, assigned, department_ids, role_codes)
+        signers = assigned + [user_id for user_id in on_duty if user_id not in assigned]
+        offers = _countersigners(session, node, signers, department_ids, role_codes)
     elif assigned:
         offers = [
             Offer(assignee_id=assigned[0])
             if len(assigned) == 1
             else Offer(user_ids=tuple(assigned[:MAX_SIGNERS]))
         ]
-    elif _members(session, department_ids) or _holders(session, role_codes):
-        offers = [Offer(department_ids=tuple(department_ids), role_codes=role_codes)]
+    elif on_duty or _members(session, department_ids) or _holders(session, role_codes):
+        offers = [
+            Offer(
+                department_ids=tuple(department_ids),
+                role_codes=role_codes,
+                user_ids=tuple(on_duty[:MAX_SIGNERS]),
+            )
+        ]
     else:
         offers = []
     if offers:
         return Participants(offers)
+    if problem is None and unstaffed:
+        rotas = ", ".join(dict.fromkeys(unstaffed))
+        problem = f"Nobody is on duty on the rota {rotas} (or the rota is unknown or inactive)."
     owner_roles = (definition.owner or DEFAULT_OWNER_ROLE,)
     groups = tuple(
         code

@@ -7,6 +7,7 @@ from typing import Any
 
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
+from openitsm.kernel.references import RecordKind
 from openitsm.kernel.workflow.models import (
     ProcessInstance,
     ProcessVersion,
@@ -48,6 +49,25 @@ def register_graphql() -> GraphQLContribution:
         ),
         types=[ProcessVersionType, *TYPES],
     )
+
+
+@hookimpl
+def register_record_kinds() -> list[RecordKind]:
+    """Instances are records of their own, so comments and files can be added at any step;
+    they are seen by their starter and participants, not by a data scope."""
+    from openitsm.kernel.workflow.runtime import INSTANCE_KIND, instance_visibility
+
+    return [
+        RecordKind(
+            INSTANCE_KIND,
+            ProcessInstance,
+            labels={"zh-CN": "流程实例", "en": "Process instance"},
+            describe=lambda row: {"title": row.title or row.process_key, "status": row.state},
+            url="/processes/{id}",
+            visibility=instance_visibility,
+            shows=("title", "process_key"),
+        )
+    ]
 
 
 @hookimpl

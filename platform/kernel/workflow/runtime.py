@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -61,6 +61,8 @@ DISPATCH, SUPERVISE, JUMP, READ, MANAGE = (
     "process.manage",
 )
 MAX_VARIABLES_BYTES = 64 * 1024
+# The record kind of instances: comments and files at any step are attached to it.
+INSTANCE_KIND = "process_instance"
 
 
 def engine_for(session: Session, kernel: Kernel | None, actor: Actor) -> Engine:
@@ -480,20 +482,29 @@ def withdraw(
     return instance
 
 
-def may_see_instance(session: Session, actor: Actor, instance: ProcessInstance) -> bool:
-    """Supervisors and process readers see every instance; others those they started or
-    have, or had, a step of."""
+def instance_visibility(actor: Actor) -> ColumnElement[bool]:
+    """The instances the actor may see, as one condition on `wf_instance`: supervisors and
+    process readers see every instance; others those they started or have, or had, a step
+    of. It is also what their comments and files are visible by."""
     if actor.can(SUPERVISE) or actor.can(READ):
-        return True
-    people = acting_people(actor)
-    if instance.starter_id in people:
-        return True
+        return true()
+    people = sorted(acting_people(actor))
     mine = or_(
         WorkItem.assignee_id.in_(people),
         WorkItem.completed_by_id.in_(people),
         exists().where(WorkItemCandidate.work_item_id == WorkItem.id, _candidate_match(actor)),
     )
-    return bool(session.scalar(select(exists().where(WorkItem.instance_id == instance.id, mine))))
+    return or_(
+        ProcessInstance.starter_id.in_(people),
+        exists().where(WorkItem.instance_id == ProcessInstance.id, mine),
+    )
+
+
+def may_see_instance(session: Session, actor: Actor, instance: ProcessInstance) -> bool:
+    if actor.can(SUPERVISE) or actor.can(READ) or instance.starter_id in acting_people(actor):
+        return True
+    seen = exists().where(ProcessInstance.id == instance.id, instance_visibility(actor))
+    return bool(session.scalar(select(seen)))
 
 
 def inbox_query(actor: Actor) -> Any:
@@ -549,9 +560,6 @@ TIMELINE_ACTIONS = (
 STEP_TONES = {"send_back": "warning", "escalate": "warning", "withdraw": "danger", "end": "success"}
 
 
-STEP_TONES = {"send_back": "warning", "escalate": "warning", "withdraw": "danger", "end": "success"}
-
-
 def timeline_entries(
     session: Session,
     kernel: Kernel,
@@ -560,19 +568,21 @@ def timeline_entries(
     before: Any,
     limit: int,
 ) -> list[Any]:
-    """The process steps of the instances driving `ref`, for its record page's timeline."""
+    """The process steps of the instances driving `ref`, for its record page's timeline;
+    for an instance itself (`process_instance`), its own steps."""
     from openitsm.kernel.hookspecs import TimelineEntry
 
     if ref.kind not in kernel.record_kinds or not kernel.record_kinds.exists(session, ref, actor):
         return []
+    if ref.kind == INSTANCE_KIND:
+        driving: ColumnElement[bool] = Transition.instance_id == ref.id
+    else:
+        driving = and_(ProcessInstance.record_kind == ref.kind, ProcessInstance.record_id == ref.id)
     query = (
-        select(Transition, ProcessInstance.process_version_id, ProcessInstance.title)
+        select(Transition, ProcessInstance.process_version_id, ProcessInstance.title, User.name)
         .join(ProcessInstance, ProcessInstance.id == Transition.instance_id)
-        .where(
-            ProcessInstance.record_kind == ref.kind,
-            ProcessInstance.record_id == ref.id,
-            Transition.action.in_(TIMELINE_ACTIONS),
-        )
+        .outerjoin(User, User.id == Transition.on_behalf_of_id)
+        .where(driving, Transition.action.in_(TIMELINE_ACTIONS))
         .order_by(Transition.at.desc(), Transition.id.desc())
         .limit(limit)
     )
@@ -580,14 +590,15 @@ def timeline_entries(
         query = query.where(Transition.at < before)
     rows = session.execute(query).all()
     names: dict[tuple[int, str], str] = {}
-    for entry, version_id, _ in rows:
+    for entry, version_id, *_ in rows:
         for node_id in (entry.from_node, entry.to_node):
             if node_id and (version_id, node_id) not in names:
-                node = definition_of(session, version_id).nodes.get(node_id)
-                names[(version_id, node_id)] = (node.name or node.id) if node else node_id
+                definition = definition_of(session, version_id)
+                names[(version_id, node_id)] = definition.node_label(node_id, actor.locale)
     found = []
-    for entry, version_id, title in rows:
+    for entry, version_id, title, delegator in rows:
         step = entry.from_node or entry.to_node
+        moved = entry.from_node and entry.to_node and entry.from_node != entry.to_node
         found.append(
             TimelineEntry(
                 at=entry.at,
@@ -603,6 +614,8 @@ def timeline_entries(
                     "outcome": entry.outcome,
                     "comment": entry.comment,
                     "on_behalf_of_id": entry.on_behalf_of_id,
+                    "on_behalf_of": delegator,
+                    "target": names.get((version_id, entry.to_node or "")) if moved else None,
                     "process": title,
                 },
             )

@@ -7,7 +7,7 @@ inbox then lists the delegator's items, and actions are recorded as "deputy on b
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from openitsm.kernel.access.delegation import acting_for
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id, linked
+from openitsm.kernel.graphql.nodes import Fields, ModelNode, by_id_loader, decode_id, linked
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department
 from openitsm.kernel.organisation.schema import DepartmentType, UserType
@@ -107,7 +107,9 @@ class WorkItemType(ModelNode):
     async def instance(
         self, root: strawberry.Parent[WorkItem], info: Info[Context, Any]
     ) -> ProcessInstanceType:
-        return await by_id_loader(info.context, ProcessInstance).load(root.instance_id)  # type: ignore[no-any-return]
+        # Whoever may see the item (a deputy too) sees the instance it belongs to.
+        loader = by_id_loader(info.context, ProcessInstance, scoped=False)
+        return await loader.load(root.instance_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Who may claim it while nobody has.")
     def candidates(
@@ -178,6 +180,13 @@ class StepState:
 @strawberry.type(name="ProcessInstance", description="One run of a process.")
 class ProcessInstanceType(ModelNode):
     __model__ = ProcessInstance
+    # Read from its steps and log, not from columns field rules could hide.
+    __fields__: ClassVar[Fields] = {
+        "log": None,
+        "open_items": None,
+        "steps": None,
+        "can_withdraw": None,
+    }
 
     process_key: str
     title: str
@@ -259,6 +268,32 @@ class WorkflowQuery:
             runtime.inbox_query(actor),
             keys=[SortKey(WorkItem.due_at)],
             tiebreak=WorkItem.id,
+            first=first,
+            after=after,
+        )
+
+    @strawberry.field(
+        description="Instances you may see (all of them with process.read or "
+        "process.supervise), newest first; `key` and `state` filter."
+    )
+    def process_instances(
+        self,
+        info: Info[Context, Any],
+        key: str | None = None,
+        state: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ProcessInstanceType]:
+        actor = info.context.require_actor()
+        query = select(ProcessInstance).where(runtime.instance_visibility(actor))
+        if key:
+            query = query.where(ProcessInstance.process_key == key)
+        if state:
+            query = query.where(ProcessInstance.state == state)
+        return info.context.paginate(
+            query,
+            keys=[SortKey(ProcessInstance.created_at, descending=True)],
+            tiebreak=ProcessInstance.id,
             first=first,
             after=after,
         )

@@ -122,12 +122,39 @@ def publish(
             params={"key": key, "number": number},
             field="number",
         )
-    parse_definition(row.xml)  # a draft is checked again: the engine may have changed since
+    definition = parse_definition(row.xml)  # checked again: the engine may have changed since
+    _check_calendars(session, definition)
     row.state = PUBLISHED
     row.published_at = utcnow()
     row.published_by_id = actor_id
     flush(session)
     return row
+
+
+def _check_calendars(session: Session, definition: ProcessDefinition) -> None:
+    """Refuse a definition naming a business calendar the site does not have."""
+    from openitsm.kernel.calendar.models import CalendarRecord
+
+    named = {definition.process_id: definition.calendar} if definition.calendar else {}
+    named.update({n.id: n.calendar for n in definition.nodes.values() if n.calendar})
+    if not named:
+        return
+    known = set(
+        session.scalars(
+            select(CalendarRecord.key).where(CalendarRecord.key.in_(set(named.values())))
+        )
+    )
+    for element, key in named.items():
+        if key not in known:
+            raise BadUserInput(
+                _t(
+                    "{element} names the business calendar '{key}', which does not exist; "
+                    "create it first or name another one."
+                ),
+                field="calendar",
+                params={"element": element, "key": key},
+                element=element,
+            )
 
 
 def discard_draft(session: Session, key: str, number: int, version: int) -> None:

@@ -5,10 +5,12 @@
   "use strict";
   const ITSM = "https://openitsm.org/schema/bpmn";
   const ATTRIBUTES = [
-    "assignee", "candidateDepartments", "candidateRoles", "countersign", "veto", "deadline",
+    "assignee", "candidateDepartments", "candidateRoles", "candidateDuty", "countersign", "veto",
+    "deadline",
     "escalation", "fallbackGroup", "returnTargets", "jump", "chooseNext", "form", "action",
-    "owner", "next", "businessTime",
+    "owner", "next", "businessTime", "calendar",
   ];
+  const NAMES = ["name-zh-CN", "name-en"];
   // Our attributes as a moddle extension, so edits go through the modeler's undo stack.
   const extension = {
     name: "OpenITSM", uri: ITSM, prefix: "itsm", xml: { tagAlias: "lowerCase" },
@@ -17,6 +19,11 @@
       extends: ["bpmn:UserTask", "bpmn:ServiceTask", "bpmn:SubProcess", "bpmn:CallActivity",
         "bpmn:Process", "bpmn:BoundaryEvent"],
       properties: ATTRIBUTES.map((name) => ({ name, isAttr: true, type: "String" })),
+    }, {
+      // Names in the product's languages beside bpmn:name, on every element.
+      name: "Names",
+      extends: ["bpmn:FlowElement", "bpmn:Process"],
+      properties: NAMES.map((name) => ({ name, isAttr: true, type: "String" })),
     }],
   };
 

@@ -71,6 +71,7 @@ def test_actions_are_the_union_over_roles(kernel: Kernel) -> None:
             "process.read",
             "process.supervise",
             "process.jump",
+            "duty.manage",
         }
         service.grant_role(session, user.id, admin_role.id)
         assert actor_for_user(session, user.id).actions == {a.name for a in registry}
@@ -81,6 +82,7 @@ def test_actions_are_the_union_over_roles(kernel: Kernel) -> None:
             "process.read",
             "process.supervise",
             "process.jump",
+            "duty.manage",
         }
 
 

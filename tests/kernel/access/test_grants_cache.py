@@ -35,6 +35,7 @@ def test_grants_changed_in_one_kernel_are_seen_by_another(
             "process.read",
             "process.supervise",
             "process.jump",
+            "duty.manage",
         }
         assert actor.service_unit_ids == {unit.id}
 

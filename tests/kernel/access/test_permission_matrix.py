@@ -47,8 +47,9 @@ from openitsm.kernel.testing.tickets import (
     drop_tables,
     update_ticket,
 )
+from openitsm.kernel.workflow import runtime
 
-BASE_ACTIONS = ("org.read", "org.manage", "audit.read")
+BASE_ACTIONS = ("org.read", "org.manage", "audit.read", "process.read")
 
 # --- the matrix, from the schema --------------------------------------------------------
 
@@ -103,6 +104,7 @@ DIRECT = {
         '{ attachments(record: {kind: "ticket", recordId: %TICKET%}) { edges { node { %SEL% } } } }'
     ),
     "DictionaryItem": '{ dictionary(code: "incident_category") { items { %SEL% } } }',
+    "ProcessInstance": "{ processInstances { edges { node { %SEL% } } } }",
 }
 NESTED = {
     "Ticket": "{ tickets(orderBy: %ORDER%) { edges { node { related { %SEL% } } } } }",
@@ -377,6 +379,10 @@ def build_world(kernel: Kernel) -> World:
         for name, value in {"code": "unit-h2", "name": "History unit 2", "active": False}.items():
             service.update_service_unit(session, hunit.id, hunit.version, {name: value})
         ids["history_service_unit"] = hunit.id
+    with kernel.session() as session:
+        ids["process_instance"] = runtime.start_process(
+            session, kernel, actor_for_user(session, ids["boss"]), "two_level_approval", title="t"
+        ).id
     global_ids = {
         "Ticket": global_id("Ticket", ids["ticket"]),
         "User": global_id("User", ids["sam"]),
@@ -386,6 +392,7 @@ def build_world(kernel: Kernel) -> World:
         "Role": global_id("Role", ids["role"]),
         "Attachment": global_id("Attachment", ids["attachment"]),
         "DictionaryItem": global_id("DictionaryItem", ids["dictionary_item"]),
+        "ProcessInstance": global_id("ProcessInstance", ids["process_instance"]),
     }
     refs = {
         kind: RecordRef(kind, ids[kind])

@@ -258,3 +258,30 @@ def test_expressions_read_only_what_they_are_given() -> None:
 def test_expressions_cannot_reach_python_internals_files_or_the_network(source: str) -> None:
     with pytest.raises(ExpressionError):
         evaluate(source, {"record": {"priority": "high"}})
+
+
+def test_names_in_each_language_beside_the_name() -> None:
+    from .conftest import flows, process
+
+    definition = parse_definition(
+        process(
+            "named",
+            '<bpmn:startEvent id="s" name="开始" itsm:name-en="Start" />'
+            '<bpmn:userTask id="t" name="审批" itsm:name-en="Approve" itsm:assignee="starter" />'
+            '<bpmn:endEvent id="e" />' + flows("s", "t", "e"),
+            'name="流程" itsm:name-en="Process" itsm:name-zh-CN="审批流程"',
+        )
+    )
+    assert definition.node_label("t", "en") == "Approve"
+    assert definition.node_label("t", "zh-CN") == "审批"  # no zh-CN name: the name
+    assert definition.node_label("e", "en") == "e"  # no name at all: the id
+    assert definition.label("zh-CN") == "审批流程" and definition.label("fr") == "流程"
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(
+            process(
+                "named",
+                '<bpmn:startEvent id="s" itsm:name-fr="Début" /><bpmn:endEvent id="e" />'
+                + flows("s", "e"),
+            )
+        )
+    assert "itsm:name-fr" in str(raised.value.problems)
