@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from openitsm.kernel.errors import BadUserInput, _t
@@ -73,7 +74,7 @@ class BusinessCalendar:
     ) -> BusinessCalendar:
         return cls(time_zone=time_zone, holidays=frozenset(holidays), workdays=frozenset(workdays))
 
-    @property
+    @cached_property
     def day_seconds(self) -> int:
         """The length of a full working day: the longest in the week."""
         return max(
@@ -108,6 +109,24 @@ class BusinessCalendar:
             day += dt.timedelta(days=1)
             local = dt.datetime.combine(day, dt.time(0), zone)
         raise BadUserInput(_t("The business calendar has no working time left."))
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> int:
+        """Working seconds from `start` to `end` (aware datetimes), negative when `end` is
+        before `start`: the inverse of `add`. Walks the working intervals day by day; the SLA
+        clock uses an index over the same intervals instead (`openitsm.kernel.sla.timeline`)."""
+        if end < start:
+            return -self.between(end, start)
+        zone = ZoneInfo(self.time_zone)
+        first, last = start.timestamp(), end.timestamp()
+        day, final = start.astimezone(zone).date(), end.astimezone(zone).date()
+        total = 0.0
+        while day <= final:
+            for begin, finish in self.hours_on(day):
+                opens = dt.datetime.combine(day, begin, zone).timestamp()
+                closes = dt.datetime.combine(day, finish, zone).timestamp()
+                total += max(0.0, min(closes, last) - max(opens, first))
+            day += dt.timedelta(days=1)
+        return int(total)
 
 
 def _seconds(start: dt.time, end: dt.time) -> int:

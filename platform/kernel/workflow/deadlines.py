@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.actors import SYSTEM
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
 
 REMIND_AT_SHARE = 0.75
+# One scan at a time on PostgreSQL (SQLite's write lock already gives that): two scans
+# locking each other's instances and items in opposite orders could otherwise deadlock.
+SCAN_LOCK = 0x0715_5CA1
 
 
 def site_calendar(session: Session, key: str | None = None) -> BusinessCalendar:
@@ -97,9 +100,14 @@ def scan(
     """
     now = now or utcnow()
     begin_write(session)
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+        select(func.pg_try_advisory_xact_lock(SCAN_LOCK))
+    ):
+        return ScanResult()  # another worker is scanning right now; the next minute comes
     engine = Engine(session, SYSTEM, kernel, kernel.service_actions if kernel else {}, now)
-    reminded = _remind(session, engine, now, batch)
-    escalated = _escalate(session, engine, now, batch)
+    # Timers first: each waits for its instance's lock before touching the instance's
+    # items, as a person's step does. Claiming items first and then waiting for an
+    # instance whose step holds that lock and wants one of those items would deadlock.
     fired = 0
     for token_id in session.scalars(
         select(Token.id)
@@ -108,6 +116,8 @@ def scan(
         .limit(batch)
     ).all():
         fired += fire_timer(engine, token_id)
+    reminded = _remind(session, engine, now, batch)
+    escalated = _escalate(session, engine, now, batch)
     engine.end_step()
     return ScanResult(reminded, escalated, fired)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.db import utcnow
@@ -106,19 +106,23 @@ _DEPARTMENT_COLUMNS = (
 )  # fmt: skip
 
 
+# Built once: every step that names a person runs them, and building a statement costs
+# more than running it on SQLite.
+_USER_BY_ID = select(*_USER_COLUMNS).where(User.id == bindparam("id"))
+_DEPARTMENT_BY_ID = select(*_DEPARTMENT_COLUMNS).where(Department.id == bindparam("id"))
+
+
 def user_view(session: Session, user_id: int | None) -> UserView | None:
     if not user_id:
         return None
-    row = session.execute(select(*_USER_COLUMNS).where(User.id == user_id)).first()
+    row = session.execute(_USER_BY_ID, {"id": user_id}).first()
     return UserView(session, row) if row is not None else None
 
 
 def department_view(session: Session, department_id: int | None) -> DepartmentView | None:
     if not department_id:
         return None
-    row = session.execute(
-        select(*_DEPARTMENT_COLUMNS).where(Department.id == department_id)
-    ).first()
+    row = session.execute(_DEPARTMENT_BY_ID, {"id": department_id}).first()
     return DepartmentView(session, row) if row is not None else None
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -146,21 +146,23 @@ def _require_assignee(session: Session, actor: Actor, item: WorkItem) -> None:
     raise Forbidden(_t("This step is not yours."))
 
 
+_ITEM_TOKEN_INSTANCE = (
+    select(WorkItem, Token, ProcessInstance)
+    .join(Token, Token.id == WorkItem.token_id)
+    .join(ProcessInstance, ProcessInstance.id == WorkItem.instance_id)
+    .where(WorkItem.id == bindparam("item_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 def _locked_item(
     session: Session, item_id: int, version: int | None
 ) -> tuple[ProcessInstance, WorkItem, Token]:
     """The item, its instance (locked) and its token, as the last step left them."""
-    statement = (
-        select(WorkItem, Token, ProcessInstance)
-        .join(Token, Token.id == WorkItem.token_id)
-        .join(ProcessInstance, ProcessInstance.id == WorkItem.instance_id)
-        .where(WorkItem.id == item_id)
-        .execution_options(populate_existing=True)
-    )
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         begin_write(session)  # holding SQLite's write lock, one read gets all three as they are
-    found = session.execute(statement).first()
+    found = session.execute(_ITEM_TOKEN_INSTANCE, {"item_id": item_id}).first()
     if found is None:
         raise NotFound(_t("No work item {id}."), params={"id": item_id}, field="id")
     item, token, instance = found
