@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.graphql.contribution import GraphQLContribution
     from openitsm.kernel.identity.routes import SignInOption
     from openitsm.kernel.migrations import MigrationBranch
+    from openitsm.kernel.notifications.spec import Channel, NotificationEvent
     from openitsm.kernel.queue import Task
     from openitsm.kernel.references import RecordKind, RecordRef
     from openitsm.kernel.workflow.engine import ServiceAction, WorkflowEvent
@@ -163,6 +164,30 @@ def register_actions() -> Iterable[ActionSpec]:
     Name them `<plugin>.<verb>` in lower case; a name declared twice stops start-up. A role
     granting an action no enabled plugin declares is refused, and code checks them with
     `openitsm.kernel.require(actor, "incident.create")` or `actor.can(...)`.
+    """
+
+
+@hookspec
+def register_notification_events() -> Iterable[NotificationEvent]:
+    """Return the `NotificationEvent`s this plugin tells people about (`incident.assigned`).
+
+    Called once per process when notifications are first needed (`registry_of(kernel)`).
+    Each names itself `<plugin>.<event>`, carries its labels and a jinja2 template set per
+    locale (subject, plain text, HTML; `templates_from(folder, name)` reads them from files)
+    and the channels it goes out on by default. A name declared twice stops start-up. Send
+    one with `openitsm.kernel.notifications.notify(session, name, user_ids, record=...)`.
+    """
+
+
+@hookspec
+def register_notification_channels() -> Iterable[Channel]:
+    """Return the `Channel`s this plugin delivers notifications through (`email`, `sms`).
+
+    Called once per process with the events. A channel's `send(kernel, message)` runs in a
+    queue task outside any transaction and raises on failure (a `DeliveryError` that is not
+    transient fails the delivery at once; anything else is retried with back-off);
+    `available(kernel)` hides it while it is not configured. A name declared twice stops
+    start-up. The kernel brings `in_app`.
     """
 
 

@@ -51,6 +51,7 @@ KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.calendar.plugin",
     "openitsm.kernel.workflow.plugin",
     "openitsm.kernel.comments.plugin",
+    "openitsm.kernel.notifications.plugin",
     "openitsm.kernel.sitesettings.plugin",
     "openitsm.kernel.queue.plugin",
     "openitsm.web.plugin",

@@ -90,6 +90,8 @@ class RecordKind:
     search_order: tuple[str, ...] = ()
     search_action: str | None = None
     list_url: str | None = None
+    # Role code -> data scope given to the predefined roles when the kind is first installed.
+    default_scopes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def restricted(self) -> bool:

@@ -164,6 +164,13 @@ class PageContext:
     def menu(self) -> list[MenuSection]:
         return visible_menu(self.site.menus, self.actor, self.locale)
 
+    @cached_property
+    def unread_notifications(self) -> int:
+        """The bell's number in the layout: the viewer's unread notifications."""
+        from openitsm.web.notifications import unread
+
+        return unread(self)
+
     def gettext(self, message: str, **variables: Any) -> str:
         text = translations(self.locale).ugettext(message)
         return text % variables if variables else text

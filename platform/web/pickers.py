@@ -30,7 +30,7 @@ from openitsm.kernel.organisation.models import Department
 from openitsm.web.pages import PageContext, explained, page_context
 
 MAX_USERS = 20
-USER_SEARCH_FIELDS = ("login", "name", "employee_id")
+USER_SEARCH_FIELDS = ("login", "name", "employee_id", "phone")
 INDENT = "\u00a0\u00a0\u00a0"  # per tree level in a <select>, where CSS cannot indent
 
 

@@ -28,6 +28,7 @@ from openitsm.web import (
     admin_users,
     comments,
     favicon,
+    notifications,
     pickers,
     processes,
     profile,
@@ -105,6 +106,7 @@ def register_routes() -> list[Any]:
         *processes.ROUTES,
         *admin_processes.ROUTES,
         *admin_calendars.ROUTES,
+        *notifications.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -124,6 +126,7 @@ def register_menus() -> list[MenuItem]:
         *admin_site.MENUS,
         *admin_processes.MENUS,
         *admin_calendars.MENUS,
+        *notifications.MENUS,
     ]
 
 

@@ -22,6 +22,7 @@ from openitsm.kernel.forms import (
     visible_fields,
 )
 from openitsm.kernel.organisation import service as organisation
+from openitsm.web.notifications import preference_data
 from openitsm.web.pages import TIME_ZONES, PageContext, explained, page_context, read_post
 from openitsm.web.timeline import Entry, timeline_entries
 
@@ -94,6 +95,7 @@ def _show(
         errors=extra.pop("errors", {}),
         conflict=extra.pop("conflict", None),
         saved=extra.pop("saved", False),
+        **preference_data(page),
     )
 
 

@@ -150,8 +150,8 @@ def test_modules_chosen_in_the_ui_follow_requirements(tmp_path: Path, database_u
         with pytest.raises(BadUserInput, match="kernel plugins are always enabled"):
             _choose(kernel, ["gamma", "kernel.web"])
         with pytest.raises(BadUserInput, match="ad has tables in the database"):
-            _choose(kernel, ["gamma"])
-        assert _choose(kernel, ["ad", "gamma"]) == (["ad", "gamma"], [])
+            _choose(kernel, ["gamma", "incident"])
+        assert _choose(kernel, ["ad", "gamma", "incident"]) == (["ad", "gamma", "incident"], [])
     finally:
         kernel.close()
     kernel = _modules_kernel(tmp_path, database_url)
@@ -159,8 +159,8 @@ def test_modules_chosen_in_the_ui_follow_requirements(tmp_path: Path, database_u
         enabled = {info.name for info in kernel.plugins.enabled()}
         assert {"ad", "gamma"} <= enabled and not {"alpha", "beta"} & enabled
         assert {"kernel.web", "kernel.sitesettings"} <= enabled
-        chosen = _choose(kernel, ["ad", "alpha", "gamma"])
-        assert chosen == (["ad", "alpha", "beta", "gamma"], ["beta"])
+        chosen = _choose(kernel, ["ad", "alpha", "gamma", "incident"])
+        assert chosen == (["ad", "alpha", "beta", "gamma", "incident"], ["beta"])
     finally:
         kernel.close()
     kernel = _modules_kernel(tmp_path, database_url)

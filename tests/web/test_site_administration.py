@@ -301,12 +301,12 @@ def test_modules_are_chosen_with_their_requirements(tmp_path: Path, database_url
         page = boss.get("/admin/site").text
         assert 'value="alpha" data-requires="beta" checked' in page and "required by alpha" in page
         assert 'value="kernel.web"' not in page and "always on" in page
-        refused = _choose(boss, "ad", "alpha", "gamma")
+        refused = _choose(boss, "ad", "alpha", "gamma", "incident")
         assert refused.status_code == 400
         assert "beta cannot be disabled: alpha requires it" in refused.text
-        refused = _choose(boss, "ad", "gamma", "kernel.web")
+        refused = _choose(boss, "ad", "gamma", "incident", "kernel.web")
         assert "kernel plugins are always enabled" in refused.text
-        answer = _choose(boss, "ad", "gamma")
+        answer = _choose(boss, "ad", "gamma", "incident")
         assert answer.status_code == 303
         page = boss.get(answer.headers["location"]).text
         assert "Run `openitsm migrate`, then restart the processes." in page
@@ -318,7 +318,7 @@ def test_modules_are_chosen_with_their_requirements(tmp_path: Path, database_url
         enabled = {info.name for info in kernel.plugins.enabled()}
         assert "gamma" in enabled and not {"alpha", "beta"} & enabled
         boss = signed_in(kernel, "boss", PASSWORD)
-        answer = _choose(boss, "ad", "alpha", "gamma")
+        answer = _choose(boss, "ad", "alpha", "gamma", "incident")
         page = boss.get(answer.headers["location"]).text
         assert "Also enabled because they are required: beta." in page
     finally:

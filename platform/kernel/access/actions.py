@@ -24,11 +24,16 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One action: `name` is `<module>.<verb>`, labels are by locale (zh-CN and en)."""
+    """One action: `name` is `<module>.<verb>`, labels are by locale (zh-CN and en).
+
+    `roles` names the predefined roles (`service_desk_agent`, …) that get the action when a
+    module declaring it is first installed; see `organisation.service.grant_declared_defaults`.
+    """
 
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    roles: tuple[str, ...] = ()
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.name)

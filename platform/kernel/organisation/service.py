@@ -443,10 +443,50 @@ def sync_roles(
 
 
 def sync_kernel_roles(session: Session, kernel: Any) -> int:
-    """`sync_roles` with the kernel's declared actions (what migrate and demo run)."""
+    """`sync_roles` with the kernel's declared actions (what migrate and demo run), then
+    the modules' default grants to the predefined roles (`grant_declared_defaults`)."""
     from openitsm.kernel.access import action_registry
 
-    return sync_roles(session, action_registry(kernel))
+    registry = action_registry(kernel)
+    added = sync_roles(session, registry)
+    grant_declared_defaults(session, registry, kernel.record_kinds.kinds.values())
+    return added
+
+
+def grant_declared_defaults(
+    session: Session, registry: ActionRegistry, kinds: Iterable[Any]
+) -> int:
+    """Give the predefined roles what modules declare for them: each `ActionSpec.roles` and
+    each `RecordKind.default_scopes`.
+
+    An action is granted only while no role holds it, and a scope set only while no role has
+    one on the kind: that is, when the module is first installed. Later edits by an
+    administrator are left alone. Returns how many grants were added.
+    """
+    from openitsm.kernel.access.models import RoleScope
+
+    roles = {role.code: role.id for role in session.scalars(select(Role))}
+    held = set(session.scalars(select(RoleAction.action).distinct()))
+    scoped = set(session.scalars(select(RoleScope.resource).distinct()))
+    added = 0
+    for spec in registry:
+        if spec.name in held:
+            continue
+        for code in spec.roles:
+            if code in roles:
+                session.add(RoleAction(role_id=roles[code], action=spec.name))
+                added += 1
+    for kind in kinds:
+        if kind.name in scoped or kind.scope is None:
+            continue
+        for code, scope in kind.default_scopes.items():
+            if code in roles:
+                session.add(RoleScope(role_id=roles[code], resource=kind.name, scope=scope))
+                added += 1
+    if added:
+        flush(session)
+        grants_module.bump(session)
+    return added
 
 
 # --- users ----------------------------------------------------------------------------

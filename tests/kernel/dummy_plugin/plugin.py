@@ -29,6 +29,7 @@ from openitsm.kernel import (
 )
 from openitsm.kernel.hookspecs import Announcement, CredentialsCheck, TimelineEntry
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.notifications import Channel, NotificationEvent, Templates
 from openitsm.kernel.workflow.engine import ServiceAction
 from openitsm.kernel.workflow.service import ProcessSpec
 
@@ -191,6 +192,37 @@ def register_record_kinds() -> list[RecordKind]:
             labels={"zh-CN": "测试便笺", "en": "Dummy note"},
             describe=lambda note: {"title": note.text, "status": "open"},
             url="/dummy/notes/{id}",
+        )
+    ]
+
+
+@hookimpl
+def register_notification_events() -> list[NotificationEvent]:
+    return [
+        NotificationEvent(
+            "dummy.noted",
+            {"zh-CN": "新便笺", "en": "New note"},
+            {
+                "zh-CN": Templates("新便笺：{{ record.text }}", "{{ url }}"),
+                "en": Templates("New note: {{ record.text }}", "{{ url }}"),
+            },
+            channels=("in_app", "dummy_outbox"),
+        )
+    ]
+
+
+# What the dummy channel "sent": (user id, subject).
+outbox: list[tuple[int, str]] = []
+
+
+@hookimpl
+def register_notification_channels() -> list[Channel]:
+    return [
+        Channel(
+            "dummy_outbox",
+            {"zh-CN": "测试发件箱", "en": "Dummy outbox"},
+            send=lambda kernel, message: outbox.append((message.user_id, message.subject)),
+            address=lambda user: user.login,
         )
     ]
 

@@ -1,0 +1,1 @@
+"""Mail: notifications by SMTP (STARTTLS, SSL or plain, with or without sign-in)."""

@@ -1,0 +1,457 @@
+"""Incidents in GraphQL: thin resolvers that translate ids and call the service.
+
+`incident(id:)`, `incidents(filter:, orderBy:, first:, after:)`, `createIncident(input:)`,
+`updateIncident(id:, version:, input:)` and the actions `assignIncident`, `startIncident`,
+`resolveIncident`, `closeIncident`, `reopenIncident`, `cancelIncident`, `rateIncident`,
+`linkParentIncident`, each returning a payload with the incident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import strawberry
+from sqlalchemy import or_, select
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from openitsm.kernel import (
+    Connection,
+    Context,
+    ModelNode,
+    SortDirection,
+    SortKey,
+    decode_id,
+    require,
+)
+from openitsm.kernel.access.fields import field_access
+from openitsm.kernel.access.scope import visible
+from openitsm.kernel.customfields.schema import custom_fields_field
+from openitsm.kernel.graphql.nodes import Fields, linked
+from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation.models import Department, ServiceUnit
+from openitsm.kernel.organisation.schema import DepartmentType, ServiceUnitType, UserType
+from openitsm.plugins.incident import service
+from openitsm.plugins.incident.models import Incident
+
+
+@strawberry.enum(description="Where an incident stands.")
+class IncidentStatus(enum.Enum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    WAITING_FOR_CUSTOMER = "waiting_for_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+@strawberry.type(name="Incident", description="An incident (事件).")
+class IncidentType(ModelNode):
+    __model__ = Incident
+    __fields__: ClassVar[Fields] = {"custom_fields": None, "children": "parent_id"}
+
+    number: str = strawberry.field(description="INC-<year>-<sequence>, per site and year.")
+    title: str
+    description: str | None = strawberry.field(description="Sanitised rich text (HTML).")
+    contact_phone: str | None
+    category: str | None = strawberry.field(description="An incident_category item code.")
+    nature: str | None = strawberry.field(description="An incident_nature item code.")
+    impact: str | None = strawberry.field(description="An incident_impact item code.")
+    urgency: str | None = strawberry.field(description="An incident_urgency item code.")
+    level: str | None = strawberry.field(description="An incident_level item code (p1–p4).")
+    level_reason: str | None
+    opened_at: dt.datetime
+    responded_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    resolution: str | None
+    cost: decimal.Decimal | None
+    work_hours: decimal.Decimal | None
+    satisfaction: int | None
+    satisfaction_comment: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int = strawberry.field(description="Pass it back to updateIncident.")
+    custom_fields: JSON = custom_fields_field()
+
+    @strawberry.field
+    def status(self, root: strawberry.Parent[Incident]) -> IncidentStatus:
+        return IncidentStatus(root.status)
+
+    @strawberry.field
+    async def caller(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> UserType | None:
+        return await linked(info.context, User, root.caller_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def assignee(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> UserType | None:
+        return await linked(info.context, User, root.assignee_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The assignment group (a department).")
+    async def group(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> DepartmentType | None:
+        return await linked(info.context, Department, root.group_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def service_unit(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> ServiceUnitType | None:
+        return await linked(info.context, ServiceUnit, root.service_unit_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The parent incident, when the reader may see it.")
+    async def parent(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> IncidentType | None:
+        return await linked(info.context, Incident, root.parent_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The child incidents the reader may see.")
+    async def children(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> list[IncidentType]:
+        return await _children_loader(info.context).load(root.id)  # type: ignore[no-any-return]
+
+
+def _children_loader(context: Context) -> Any:
+    """The request's loader of visible child incidents: one IN query per tick, scoped."""
+
+    def load(keys: Sequence[int]) -> list[list[Incident]]:
+        statement = visible(
+            select(Incident).where(Incident.parent_id.in_(keys)), context.actor, service.INCIDENT
+        ).order_by(Incident.id)
+        grouped: dict[int, list[Incident]] = {key: [] for key in keys}
+        for row in context.session.scalars(statement):
+            grouped[row.parent_id].append(row)  # type: ignore[index]
+        return [grouped[key] for key in keys]
+
+    return context.loader(("incident-children",), load)
+
+
+@strawberry.enum
+class IncidentSortField(enum.Enum):
+    OPENED_AT = "opened_at"
+    NUMBER = "number"
+    TITLE = "title"
+    STATUS = "status"
+    LEVEL = "level"
+    UPDATED_AT = "updated_at"
+
+
+@strawberry.input
+class IncidentOrder:
+    field: IncidentSortField
+    direction: SortDirection = SortDirection.DESC
+
+
+@strawberry.input(description="Every condition given must hold.")
+class IncidentFilter:
+    text: str | None = strawberry.field(
+        default=None, description="Part of the number, title, description, phone or resolution."
+    )
+    status: list[IncidentStatus] | None = None
+    assignee: relay.GlobalID | None = None
+    group: relay.GlobalID | None = None
+    caller: relay.GlobalID | None = None
+    service_unit: relay.GlobalID | None = None
+    parent: relay.GlobalID | None = None
+    category: str | None = None
+    level: str | None = None
+    opened_from: dt.datetime | None = None
+    opened_until: dt.datetime | None = None
+    open_only: bool | None = strawberry.field(
+        default=None, description="Only new, assigned, in progress and waiting ones."
+    )
+
+
+def filtered(actor: Any, filter: IncidentFilter | None) -> Any:
+    """The incidents the actor may see, narrowed by `filter`; filters on hidden fields are
+    refused and the text search leaves hidden fields out."""
+    statement = visible(select(Incident), actor, service.INCIDENT)
+    if filter is None:
+        return statement
+    access = field_access(actor, "incident")
+    if filter.text and filter.text.strip():
+        pattern = f"%{filter.text.strip()}%"
+        columns = access.readable_only({n: getattr(Incident, n) for n in service.SEARCHED})
+        statement = statement.where(or_(*(column.ilike(pattern) for column in columns)))
+    links = {
+        "assignee_id": (filter.assignee, UserType, "assignee"),
+        "group_id": (filter.group, DepartmentType, "group"),
+        "caller_id": (filter.caller, UserType, "caller"),
+        "service_unit_id": (filter.service_unit, ServiceUnitType, "serviceUnit"),
+        "parent_id": (filter.parent, IncidentType, "parent"),
+    }
+    for column, (value, node_type, name) in links.items():
+        if value is not None:
+            access.check_read([column])
+            key = decode_id(value, node_type, name)  # type: ignore[arg-type]
+            statement = statement.where(getattr(Incident, column) == key)
+    if filter.status:
+        access.check_read(["status"])
+        statement = statement.where(Incident.status.in_([s.value for s in filter.status]))
+    if filter.open_only:
+        access.check_read(["status"])
+        statement = statement.where(Incident.status.in_(service.OPEN))
+    for name in ("category", "level"):
+        value = getattr(filter, name)
+        if value is not None:
+            access.check_read([name])
+            statement = statement.where(getattr(Incident, name) == value)
+    if filter.opened_from is not None or filter.opened_until is not None:
+        access.check_read(["opened_at"])
+        if filter.opened_from is not None:
+            statement = statement.where(Incident.opened_at >= filter.opened_from)
+        if filter.opened_until is not None:
+            statement = statement.where(Incident.opened_at < filter.opened_until)
+    return statement
+
+
+@strawberry.input
+class CreateIncidentInput:
+    title: str
+    description: str | None = None
+    caller: relay.GlobalID | None = None
+    contact_phone: str | None = None
+    category: str | None = None
+    nature: str | None = None
+    impact: str | None = None
+    urgency: str | None = None
+    level: str | None = None
+    level_reason: str | None = None
+    service_unit: relay.GlobalID | None = None
+    assignee: relay.GlobalID | None = None
+    group: relay.GlobalID | None = None
+    custom_fields: JSON | None = None
+
+
+@strawberry.input(description="Only the fields given change; null clears one.")
+class UpdateIncidentInput:
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    caller: relay.GlobalID | None = strawberry.UNSET
+    contact_phone: str | None = strawberry.UNSET
+    category: str | None = strawberry.UNSET
+    nature: str | None = strawberry.UNSET
+    impact: str | None = strawberry.UNSET
+    urgency: str | None = strawberry.UNSET
+    level: str | None = strawberry.UNSET
+    level_reason: str | None = strawberry.UNSET
+    service_unit: relay.GlobalID | None = strawberry.UNSET
+    custom_fields: JSON | None = strawberry.UNSET
+
+
+PLAIN = (
+    "title",
+    "description",
+    "contact_phone",
+    "category",
+    "nature",
+    "impact",
+    "urgency",
+    "level",
+    "level_reason",
+    "custom_fields",
+)
+LINKS = (
+    ("caller", "caller_id", UserType),
+    ("service_unit", "service_unit_id", ServiceUnitType),
+    ("assignee", "assignee_id", UserType),
+    ("group", "group_id", DepartmentType),
+)
+
+
+def _values(input: Any) -> dict[str, Any]:
+    """The service's arguments from an input: fields left out (UNSET) are not passed."""
+    values: dict[str, Any] = {}
+    for name in PLAIN:
+        value = getattr(input, name, strawberry.UNSET)
+        if value is not strawberry.UNSET:
+            values[name] = value
+    for name, column, node_type in LINKS:
+        value = getattr(input, name, strawberry.UNSET)
+        if value is strawberry.UNSET:
+            continue
+        values[column] = None if value is None else decode_id(value, node_type, name)
+    return values
+
+
+def _id(id: relay.GlobalID) -> int:
+    return decode_id(id, IncidentType)
+
+
+@strawberry.type
+class IncidentPayload:
+    incident: IncidentType
+
+
+@strawberry.type
+class CreateIncidentPayload:
+    incident: IncidentType
+
+
+@strawberry.type
+class UpdateIncidentPayload:
+    incident: IncidentType
+
+
+@strawberry.type
+class IncidentQuery:
+    @strawberry.field(description="One incident; null when there is none the viewer may see.")
+    def incident(self, info: Info[Context, Any], id: relay.GlobalID) -> IncidentType | None:
+        actor = require(info.context.require_actor(), service.READ)
+        statement = visible(select(Incident), actor, service.INCIDENT).where(Incident.id == _id(id))
+        return info.context.session.scalar(statement)  # type: ignore[return-value]
+
+    @strawberry.field(description="The incidents the viewer may see, newest first by default.")
+    def incidents(
+        self,
+        info: Info[Context, Any],
+        filter: IncidentFilter | None = None,
+        order_by: IncidentOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[IncidentType]:
+        context = info.context
+        actor = require(context.require_actor(), service.READ)
+        keys: list[SortKey] = []
+        if order_by is not None:
+            descending = order_by.direction == SortDirection.DESC
+            keys = [SortKey(getattr(Incident, order_by.field.value), descending=descending)]
+        elif field_access(actor, "incident").readable("opened_at"):
+            keys = [SortKey(Incident.opened_at, descending=True)]
+        return context.paginate(
+            filtered(actor, filter),
+            keys=keys,
+            tiebreak=Incident.id,
+            first=first,
+            after=after,
+            resource="incident",
+        )
+
+
+@strawberry.type
+class IncidentMutation:
+    @strawberry.mutation(description="Register an incident; its process starts when published.")
+    def create_incident(
+        self, info: Info[Context, Any], input: CreateIncidentInput
+    ) -> CreateIncidentPayload:
+        info.context.require_actor()
+        incident = service.create_incident(info.context.session, **_values(input))
+        return CreateIncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Fails with CONFLICT when `version` is not the latest.")
+    def update_incident(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int, input: UpdateIncidentInput
+    ) -> UpdateIncidentPayload:
+        info.context.require_actor()
+        incident = service.update_incident(info.context.session, _id(id), version, _values(input))
+        return UpdateIncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Give an open incident to a person and/or a group.")
+    def assign_incident(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        assignee: relay.GlobalID | None = None,
+        group: relay.GlobalID | None = None,
+        version: int | None = None,
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.assign(
+            info.context.session,
+            _id(id),
+            version,
+            assignee_id=decode_id(assignee, UserType, "assignee") if assignee else None,
+            group_id=decode_id(group, DepartmentType, "group") if group else None,
+        )
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Start work: the response time is recorded.")
+    def start_incident(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int | None = None
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.start_work(info.context.session, _id(id), version)
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Resolve an open incident; the resolution is required.")
+    def resolve_incident(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        resolution: str,
+        cost: decimal.Decimal | None = None,
+        work_hours: decimal.Decimal | None = None,
+        version: int | None = None,
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.resolve(
+            info.context.session,
+            _id(id),
+            version,
+            resolution=resolution,
+            cost=cost,
+            work_hours=work_hours,
+        )
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Close a resolved incident.")
+    def close_incident(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int | None = None
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.close(info.context.session, _id(id), version)
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Reopen a resolved or closed incident within the period.")
+    def reopen_incident(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int | None = None
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.reopen(info.context.session, _id(id), version)
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Cancel an open incident registered by mistake.")
+    def cancel_incident(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int | None = None
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.cancel(info.context.session, _id(id), version)
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Satisfaction 1–5, once the incident is resolved or closed.")
+    def rate_incident(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        satisfaction: int,
+        comment: str | None = None,
+        version: int | None = None,
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        incident = service.rate(
+            info.context.session, _id(id), version, satisfaction=satisfaction, comment=comment
+        )
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Put an incident under a parent (null: unlink it).")
+    def link_parent_incident(
+        self,
+        info: Info[Context, Any],
+        id: relay.GlobalID,
+        parent: relay.GlobalID | None = None,
+        version: int | None = None,
+    ) -> IncidentPayload:
+        info.context.require_actor()
+        parent_id = decode_id(parent, IncidentType, "parent") if parent else None
+        incident = service.link_parent(info.context.session, _id(id), parent_id, version)
+        return IncidentPayload(incident=incident)  # type: ignore[arg-type]

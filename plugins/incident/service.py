@@ -1,0 +1,735 @@
+"""Incident operations: the one place that creates, changes and moves incidents.
+
+Every function takes the unit of work it is given (its actor is the session's), checks the
+action, the data scope and the field rules, validates everything before it writes, and never
+commits. GraphQL, the pages, tasks and the demo data all come through here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from openitsm.kernel import (
+    SYSTEM,
+    Actor,
+    BadUserInput,
+    RecordKind,
+    check_version,
+    flush,
+    require,
+    utcnow,
+)
+from openitsm.kernel.access.fields import check_write
+from openitsm.kernel.access.scope import ScopeColumns, get_visible
+from openitsm.kernel.customfields import service as customfields
+from openitsm.kernel.db.session import begin_write
+from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.errors import _t
+from openitsm.kernel.forms import sanitise_html
+from openitsm.kernel.identity.models import User
+from openitsm.kernel.organisation.models import Department, ServiceUnit, UserServiceUnit
+from openitsm.plugins.incident.models import (
+    ASSIGNED,
+    CANCELLED,
+    CLOSED,
+    FINISHED,
+    IN_PROGRESS,
+    NEW,
+    OPEN,
+    RESOLVED,
+    WAITING,
+    Incident,
+    IncidentCounter,
+)
+
+PLUGIN = "incident"
+# The actions roles grant; see plugin.register_actions for who gets them by default.
+READ = "incident.read"
+CREATE = "incident.create"
+UPDATE = "incident.update"
+ASSIGN = "incident.assign"
+RESOLVE = "incident.resolve"
+CLOSE = "incident.close"
+REOPEN = "incident.reopen"
+CANCEL = "incident.cancel"
+RATE = "incident.rate"
+
+# The kernel dictionaries each coded field takes its values from.
+DICTIONARIES = {
+    "category": "incident_category",
+    "nature": "incident_nature",
+    "impact": "incident_impact",
+    "urgency": "incident_urgency",
+    "level": "incident_level",
+}
+LEVELS = ("p1", "p2", "p3", "p4")
+IMPACT_RANK = {"extensive": 1, "significant": 2, "moderate": 3, "minor": 4}
+URGENCY_RANK = {"critical": 1, "high": 2, "medium": 3, "low": 4}
+# Fields `create_incident` and `update_incident` accept (links as ids).
+EDITABLE = (
+    "title",
+    "description",
+    "caller_id",
+    "contact_phone",
+    "category",
+    "nature",
+    "impact",
+    "urgency",
+    "level",
+    "level_reason",
+    "service_unit_id",
+    "custom_fields",
+)
+SEARCHED = ("number", "title", "description", "contact_phone", "resolution")
+# How service fields are called in GraphQL input, for errors clients can place.
+INPUT_NAME = {
+    "caller_id": "caller",
+    "contact_phone": "contactPhone",
+    "level_reason": "levelReason",
+    "service_unit_id": "serviceUnit",
+    "assignee_id": "assignee",
+    "group_id": "group",
+    "parent_id": "parent",
+    "work_hours": "workHours",
+    "satisfaction_comment": "satisfactionComment",
+    "custom_fields": "customFields",
+}
+
+
+def _describe(incident: Incident) -> dict[str, Any]:
+    return {"title": f"{incident.number} {incident.title}", "status": incident.status}
+
+
+INCIDENT = RecordKind(
+    "incident",
+    Incident,
+    labels={"zh-CN": "事件", "en": "Incident"},
+    describe=_describe,
+    url="/incidents/{id}",
+    scope=ScopeColumns(
+        owner=("caller_id", "assignee_id"), department="group_id", service_unit="service_unit_id"
+    ),
+    shows=("number", "title", "status"),
+    searched=("title", "description", "contact_phone", "resolution"),
+    search_number="number",
+    search_order=("-opened_at",),
+    search_action=READ,
+    list_url="/incidents?q={q}",
+    default_scopes={
+        "service_desk_agent": "service_units",
+        "second_line_engineer": "department_subtree",
+        "third_line_expert": "department_subtree",
+        "supervisor": "all",
+        "administrator": "all",
+        "end_user": "own",
+    },
+)
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def actor_of(session: Session) -> Actor:
+    return session.info.get("actor") or SYSTEM
+
+
+def _settings(session: Session) -> Any:
+    kernel = session.info.get("kernel")
+    if kernel is None:
+        return None
+    try:
+        return kernel.plugins.settings_of(PLUGIN)
+    except Exception:  # the plugin object was registered without its Settings (tests)
+        return None
+
+
+def reopen_days(session: Session) -> int:
+    settings = _settings(session)
+    return int(getattr(settings, "reopen_days", 14))
+
+
+def _site_zone(session: Session) -> ZoneInfo:
+    settings = _settings(session)
+    return ZoneInfo(getattr(settings, "time_zone", "Asia/Shanghai"))
+
+
+def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise BadUserInput(_t("Fill in {field}."), field=field, params={"field": field})
+        return None
+    if len(text) > limit:
+        raise BadUserInput(
+            _t("{field} is limited to {limit} characters."),
+            field=field,
+            params={"field": field, "limit": limit},
+        )
+    return text
+
+
+def _money(value: Any, field: str, limit: int) -> decimal.Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = decimal.Decimal(str(value))
+    except decimal.InvalidOperation:
+        raise BadUserInput(_t("Enter a number."), field=field) from None
+    if not number.is_finite() or number < 0 or number >= 10**limit:
+        raise BadUserInput(
+            _t("{field} must be between 0 and {max}."),
+            field=field,
+            params={"field": field, "max": 10**limit},
+        )
+    return number.quantize(decimal.Decimal("0.01"))
+
+
+def dictionary_code(session: Session, field: str, code: str | None) -> str | None:
+    """`code` when it is an active item of the field's dictionary, else BAD_USER_INPUT."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    dictionary = DICTIONARIES[field]
+    found = session.scalar(
+        select(DictionaryItem.id)
+        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
+        .where(
+            Dictionary.code == dictionary,
+            DictionaryItem.code == code,
+            DictionaryItem.active.is_(True),
+        )
+    )
+    if found is None:
+        raise BadUserInput(
+            _t("'{code}' is not an active item of the dictionary {dictionary}."),
+            field=field,
+            params={"code": code, "dictionary": dictionary},
+        )
+    return code
+
+
+def _active_user(session: Session, user_id: int | None, field: str) -> User | None:
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise BadUserInput(
+            _t("User {id} does not exist or has left (is inactive)."),
+            field=INPUT_NAME.get(field, field),
+            params={"id": user_id},
+        )
+    return user
+
+
+def _active_department(session: Session, department_id: int | None) -> Department | None:
+    if department_id is None:
+        return None
+    department = session.get(Department, department_id)
+    if department is None or not department.active:
+        raise BadUserInput(
+            _t("Department {id} does not exist or is inactive."),
+            field="group",
+            params={"id": department_id},
+        )
+    return department
+
+
+def _service_unit(session: Session, unit_id: int | None) -> int | None:
+    if unit_id is None:
+        return None
+    unit = session.get(ServiceUnit, unit_id)
+    if unit is None or not unit.active:
+        raise BadUserInput(
+            _t("Service unit {id} does not exist or is inactive."),
+            field="serviceUnit",
+            params={"id": unit_id},
+        )
+    return unit_id
+
+
+def determine_level(impact: str | None, urgency: str | None) -> str | None:
+    """The level the impact × urgency matrix gives (p1 most urgent), or None without both.
+
+    The SLA engine may later replace this with its multi-dimensional matrix; callers pass
+    an explicit level (with a reason) to override it.
+    """
+    if impact not in IMPACT_RANK or urgency not in URGENCY_RANK:
+        return None
+    return LEVELS[(IMPACT_RANK[impact] + URGENCY_RANK[urgency]) // 2 - 1]
+
+
+def next_number(session: Session, when: dt.datetime | None = None) -> str:
+    """The next number of the year, `INC-2026-000123`: one atomic upsert of the year's
+    counter row (a row lock on PostgreSQL, the write lock on SQLite), so concurrent
+    registrations never share one and no max()+1 race exists."""
+    year = (when or utcnow()).astimezone(_site_zone(session)).year
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = IncidentCounter.__table__
+    statement = (
+        insert(table)
+        .values(year=year, value=1)
+        .on_conflict_do_update(index_elements=[table.c.year], set_={"value": table.c.value + 1})
+        .returning(table.c.value)
+    )
+    value = session.execute(statement).scalar_one()
+    return f"INC-{year}-{value:06d}"
+
+
+def get_incident(session: Session, incident_id: int) -> Incident:
+    """An incident the session's actor may read, else NOT_FOUND (as for a missing one)."""
+    require(actor_of(session), READ)
+    return get_visible(session, INCIDENT, incident_id)  # type: ignore[no-any-return]
+
+
+def _checked_values(
+    session: Session, values: Mapping[str, Any], incident: Incident | None
+) -> dict[str, Any]:
+    """Typed, validated values for the editable fields given (None clears, except title)."""
+    unknown = sorted(set(values) - set(EDITABLE))
+    if unknown:
+        raise BadUserInput(
+            _t("Incidents have no field '{field}'."), field=unknown[0], params={"field": unknown[0]}
+        )
+    checked: dict[str, Any] = {}
+    if "title" in values:
+        checked["title"] = _text(values["title"], "title", 200, required=True)
+    if "description" in values:
+        html = sanitise_html(values["description"] or "").strip()
+        checked["description"] = html or None
+    if "caller_id" in values:
+        caller = _active_user(session, values["caller_id"], "caller_id")
+        checked["caller_id"] = caller.id if caller else None
+    if "contact_phone" in values:
+        checked["contact_phone"] = _text(values["contact_phone"], "contactPhone", 50)
+    for field in ("category", "nature", "impact", "urgency", "level"):
+        if field in values:
+            checked[field] = dictionary_code(session, field, values[field])
+    if "level_reason" in values:
+        checked["level_reason"] = _text(values["level_reason"], "levelReason", 500)
+    if "service_unit_id" in values:
+        checked["service_unit_id"] = _service_unit(session, values["service_unit_id"])
+    return checked
+
+
+def _apply_level(incident: Incident, checked: Mapping[str, Any], creating: bool) -> None:
+    """The level the matrix gives, recomputed when impact or urgency change; a level given by
+    hand that differs from it needs a reason (and stays until impact or urgency change)."""
+    computed = determine_level(incident.impact, incident.urgency)
+    if checked.get("level") is not None:
+        if checked["level"] != computed and not (incident.level_reason or "").strip():
+            raise BadUserInput(
+                _t("Say why the level differs from the one impact and urgency give."),
+                field="levelReason",
+            )
+        return
+    if creating or "impact" in checked or "urgency" in checked or "level" in checked:
+        incident.level = computed
+        incident.level_reason = None
+
+
+def _guard(session: Session, fields: Mapping[str, Any]) -> None:
+    own = [name for name in fields if name != "custom_fields"]
+    check_write(session, "incident", own)
+
+
+def _set_custom(
+    session: Session, incident: Incident, values: Mapping[str, Any] | None, creating: bool
+) -> None:
+    if values is None:
+        return
+    checked = customfields.check_values(session, "incident", values, creating=creating)
+    customfields.apply_values(session, incident, "incident", checked)
+
+
+# --- creating and editing -------------------------------------------------------------
+
+
+def create_incident(session: Session, **values: Any) -> Incident:
+    """Register an incident. `title` is required; the caller must be an active user and
+    every coded field an active dictionary item. Assigning at once takes
+    `assignee_id`/`group_id` (and the `incident.assign` action). Starts the incident process
+    when the site has one published."""
+    actor = actor_of(session)
+    require(actor, CREATE)
+    begin_write(session)  # the counter row is written: SQLite writers queue from here
+    popped = {k: values.pop(k) for k in ("assignee_id", "group_id") if k in values}
+    assignment: dict[str, Any] = {k: v for k, v in popped.items() if v is not None}
+    given = {k: v for k, v in values.items() if v is not None}
+    _guard(session, {**given, **assignment})
+    if "title" not in given:
+        raise BadUserInput(_t("An incident needs a title."), field="title")
+    checked = _checked_values(session, given, None)
+    custom = given.get("custom_fields")
+    caller = session.get(User, checked["caller_id"]) if checked.get("caller_id") else None
+    if caller is not None:
+        if not checked.get("contact_phone") and caller.phone:
+            checked["contact_phone"] = caller.phone
+        if checked.get("service_unit_id") is None:
+            units = list(
+                session.scalars(
+                    select(UserServiceUnit.service_unit_id).where(
+                        UserServiceUnit.user_id == caller.id
+                    )
+                )
+            )
+            if len(units) == 1:
+                checked["service_unit_id"] = units[0]
+    now = utcnow()
+    incident = Incident(
+        number=next_number(session, now), status=NEW, opened_at=now, custom_fields={}, **checked
+    )
+    _apply_level(incident, checked, creating=True)
+    session.add(incident)
+    _set_custom(session, incident, custom, creating=True)
+    flush(session)
+    if assignment:
+        _assign(session, incident, assignment.get("assignee_id"), assignment.get("group_id"))
+    start_incident_process(session, incident)
+    return incident
+
+
+def update_incident(
+    session: Session, incident_id: int, version: int, changes: Mapping[str, Any]
+) -> Incident:
+    """Change the given fields of an incident that is neither closed nor cancelled; a stale
+    `version` is a CONFLICT and changes nothing."""
+    require(actor_of(session), UPDATE)
+    _guard(session, changes)
+    incident = get_visible(session, INCIDENT, incident_id)
+    check_version(incident, version, "incident")
+    if incident.status in (CLOSED, CANCELLED):
+        raise BadUserInput(
+            _t("A {status} incident cannot be changed; reopen it first."),
+            field="status",
+            params={"status": incident.status},
+        )
+    if "title" in changes and changes["title"] is None:
+        changes = {k: v for k, v in changes.items() if k != "title"}
+    checked = _checked_values(session, changes, incident)
+    for name, value in checked.items():
+        setattr(incident, name, value)
+    _apply_level(incident, checked, creating=False)
+    _set_custom(session, incident, changes.get("custom_fields"), creating=False)
+    flush(session)
+    return incident  # type: ignore[no-any-return]
+
+
+# --- the process ----------------------------------------------------------------------
+
+
+def process_key(session: Session) -> str:
+    return str(getattr(_settings(session), "process", "incident") or "")
+
+
+def start_incident_process(session: Session, incident: Incident) -> Any:
+    """Start the site's incident process for `incident`, if one is published (else None).
+
+    The process reads the incident through the `workflow_record` hook."""
+    from openitsm.kernel.workflow.models import PUBLISHED, ProcessVersion
+    from openitsm.kernel.workflow.runtime import start_process
+
+    key = process_key(session)
+    if not key:
+        return None
+    published = session.scalar(
+        select(func.count())
+        .select_from(ProcessVersion)
+        .where(ProcessVersion.key == key, ProcessVersion.state == PUBLISHED)
+    )
+    if not published:
+        return None
+    return start_process(
+        session,
+        session.info.get("kernel"),
+        actor_of(session),
+        key,
+        title=f"{incident.number} {incident.title}",
+        record_kind=INCIDENT.name,
+        record_id=incident.id,
+    )
+
+
+# --- actions --------------------------------------------------------------------------
+
+
+def _load(session: Session, incident_id: int, version: int | None, action: str) -> Incident:
+    require(actor_of(session), action)
+    incident: Incident = get_visible(session, INCIDENT, incident_id)
+    if version is not None:
+        check_version(incident, version, "incident")
+    return incident
+
+
+def _refuse(message: str, field: str = "status", **params: Any) -> BadUserInput:
+    """A refusal of the incident's state; `message` is a `_t` template."""
+    return BadUserInput(message, field=field, params=params)
+
+
+def _require_open(incident: Incident, what: str) -> None:
+    if incident.status not in OPEN:
+        raise _refuse(
+            _t("Only an open incident can be {what}; this one is {status}."),
+            what=what,
+            status=incident.status,
+        )
+
+
+def open_children(session: Session, incident_id: int) -> list[str]:
+    """Numbers of the child incidents still open (whoever may see them)."""
+    return list(
+        session.scalars(
+            select(Incident.number)
+            .where(Incident.parent_id == incident_id, Incident.status.in_(OPEN))
+            .order_by(Incident.id)
+        )
+    )
+
+
+def _no_open_children(session: Session, incident: Incident, what: str) -> None:
+    children = open_children(session, incident.id)
+    if children:
+        raise _refuse(
+            _t("This incident cannot be {what} while its child incidents {children} are open."),
+            what=what,
+            children=", ".join(children),
+        )
+
+
+def _assign(
+    session: Session, incident: Incident, assignee_id: int | None, group_id: int | None
+) -> None:
+    assignee = _active_user(session, assignee_id, "assignee_id")
+    group = _active_department(session, group_id)
+    if assignee is None and group is None:
+        raise BadUserInput(_t("Choose an assignee, a group or both."), field="assignee")
+    if assignee is not None:
+        incident.assignee_id = assignee.id
+        if group is None and incident.group_id is None:
+            incident.group_id = assignee.department_id
+    if group is not None:
+        incident.group_id = group.id
+        if assignee is None:
+            incident.assignee_id = None  # handed to the group: any member takes it
+    if incident.status in (NEW, ASSIGNED, IN_PROGRESS):
+        incident.status = ASSIGNED
+    flush(session)
+
+
+def assign(
+    session: Session,
+    incident_id: int,
+    version: int | None = None,
+    *,
+    assignee_id: int | None = None,
+    group_id: int | None = None,
+) -> Incident:
+    """Give an open incident to a person and/or a group (department)."""
+    _guard(
+        session,
+        {k: v for k, v in (("assignee_id", assignee_id), ("group_id", group_id)) if v is not None},
+    )
+    incident = _load(session, incident_id, version, ASSIGN)
+    _require_open(incident, "assigned")
+    _assign(session, incident, assignee_id, group_id)
+    return incident
+
+
+def start_work(session: Session, incident_id: int, version: int | None = None) -> Incident:
+    """The assignee (or the actor, taking it) starts working: the response time is kept."""
+    incident = _load(session, incident_id, version, UPDATE)
+    if incident.status not in (NEW, ASSIGNED, WAITING):
+        raise _refuse(_t("Work can start on a new, assigned or waiting incident only."))
+    actor = actor_of(session)
+    if incident.assignee_id is None and actor.user_id is not None:
+        incident.assignee_id = actor.user_id
+    incident.status = IN_PROGRESS
+    if incident.responded_at is None:
+        incident.responded_at = utcnow()
+    flush(session)
+    return incident
+
+
+def wait_for_customer(session: Session, incident_id: int, version: int | None = None) -> Incident:
+    """Work waits on the caller (the SLA clock pauses on this state)."""
+    incident = _load(session, incident_id, version, UPDATE)
+    if incident.status != IN_PROGRESS:
+        raise _refuse(_t("Only an incident in progress can wait for the customer."))
+    incident.status = WAITING
+    flush(session)
+    return incident
+
+
+def resolve(
+    session: Session,
+    incident_id: int,
+    version: int | None = None,
+    *,
+    resolution: str | None,
+    cost: Any = None,
+    work_hours: Any = None,
+) -> Incident:
+    """Resolve an open incident: the resolution is required; cost and work hours optional.
+    A parent waits until its children are resolved."""
+    _guard(
+        session,
+        {"resolution": resolution, **({"cost": cost} if cost is not None else {})}
+        | ({"work_hours": work_hours} if work_hours is not None else {}),
+    )
+    incident = _load(session, incident_id, version, RESOLVE)
+    _require_open(incident, "resolved")
+    text = sanitise_html(resolution or "").strip()
+    if not text:
+        raise BadUserInput(_t("Describe the resolution."), field="resolution")
+    costed = _money(cost, "cost", 10)
+    hours = _money(work_hours, "workHours", 6)
+    _no_open_children(session, incident, "resolved")
+    now = utcnow()
+    incident.resolution = text
+    if costed is not None:
+        incident.cost = costed
+    if hours is not None:
+        incident.work_hours = hours
+    incident.status = RESOLVED
+    incident.resolved_at = now
+    if incident.responded_at is None:
+        incident.responded_at = now
+    flush(session)
+    return incident
+
+
+def close(session: Session, incident_id: int, version: int | None = None) -> Incident:
+    """Close a resolved incident (after the caller confirmed, or the desk called back)."""
+    incident = _load(session, incident_id, version, CLOSE)
+    if incident.status != RESOLVED:
+        raise _refuse(
+            _t("Only a resolved incident can be closed; this one is {status}."),
+            status=incident.status,
+        )
+    _no_open_children(session, incident, "closed")
+    incident.status = CLOSED
+    incident.closed_at = utcnow()
+    flush(session)
+    return incident
+
+
+def reopen(session: Session, incident_id: int, version: int | None = None) -> Incident:
+    """Reopen a resolved or closed incident within the site's period (`reopen_days`)."""
+    incident = _load(session, incident_id, version, REOPEN)
+    if incident.status not in (RESOLVED, CLOSED):
+        raise _refuse(_t("Only a resolved or closed incident can be reopened."))
+    days = reopen_days(session)
+    resolved_at = incident.resolved_at or incident.closed_at or incident.opened_at
+    if utcnow() - resolved_at > dt.timedelta(days=days):
+        raise _refuse(
+            _t(
+                "This incident was resolved more than {days} days ago and can no longer be "
+                "reopened; register a new one."
+            ),
+            days=days,
+        )
+    if incident.parent_id is not None:
+        parent = session.get(Incident, incident.parent_id)
+        if parent is not None and parent.status in FINISHED:
+            raise _refuse(
+                _t("Its parent incident {number} is {status}; reopen the parent first."),
+                number=parent.number,
+                status=parent.status,
+            )
+    incident.status = (
+        IN_PROGRESS if incident.assignee_id else (ASSIGNED if incident.group_id else NEW)
+    )
+    incident.resolved_at = None
+    incident.closed_at = None
+    flush(session)
+    return incident
+
+
+def cancel(session: Session, incident_id: int, version: int | None = None) -> Incident:
+    """Cancel an open incident registered by mistake (its history stays)."""
+    incident = _load(session, incident_id, version, CANCEL)
+    _require_open(incident, "cancelled")
+    incident.status = CANCELLED
+    incident.closed_at = utcnow()
+    flush(session)
+    return incident
+
+
+def rate(
+    session: Session,
+    incident_id: int,
+    version: int | None = None,
+    *,
+    satisfaction: int,
+    comment: str | None = None,
+) -> Incident:
+    """The caller's (or the desk's call-back) satisfaction, 1 to 5, once resolved or closed."""
+    _guard(session, {"satisfaction": satisfaction, "satisfaction_comment": comment})
+    incident = _load(session, incident_id, version, RATE)
+    if incident.status not in (RESOLVED, CLOSED):
+        raise _refuse(
+            _t(
+                "Satisfaction can be given once the incident is resolved or closed; "
+                "this one is {status}."
+            ),
+            field="satisfaction",
+            status=incident.status,
+        )
+    if not isinstance(satisfaction, int) or not 1 <= satisfaction <= 5:
+        raise BadUserInput(_t("Rate from 1 to 5."), field="satisfaction")
+    incident.satisfaction = satisfaction
+    incident.satisfaction_comment = _text(comment, "satisfactionComment", 1000)
+    flush(session)
+    return incident
+
+
+def link_parent(
+    session: Session, incident_id: int, parent_id: int | None, version: int | None = None
+) -> Incident:
+    """Make `parent_id` the incident's parent (None unlinks it). A parent must be visible,
+    not the incident itself or one of its descendants, and still open while the child is."""
+    _guard(session, {"parent_id": parent_id})
+    incident = _load(session, incident_id, version, UPDATE)
+    if parent_id is not None:
+        parent: Incident = get_visible(session, INCIDENT, parent_id)
+        seen = {incident.id}
+        node: Incident | None = parent
+        while node is not None:
+            if node.id in seen:
+                raise BadUserInput(
+                    _t("An incident cannot be its own parent or the parent of its parent."),
+                    field="parent",
+                )
+            seen.add(node.id)
+            node = session.get(Incident, node.parent_id) if node.parent_id else None
+        if parent.status in FINISHED and incident.status in OPEN:
+            raise _refuse(
+                _t("The parent {number} is {status}: an open incident cannot go under it."),
+                field="parent",
+                number=parent.number,
+                status=parent.status,
+            )
+    incident.parent_id = parent_id
+    flush(session)
+    return incident
+
+
+def children_of(session: Session, incident_id: int) -> list[Incident]:
+    """The child incidents the session's actor may see, oldest first."""
+    from openitsm.kernel.access.scope import visible
+
+    return list(
+        session.scalars(
+            visible(select(Incident), actor_of(session), INCIDENT)
+            .where(Incident.parent_id == incident_id)
+            .order_by(Incident.id)
+        )
+    )
