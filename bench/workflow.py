@@ -50,7 +50,9 @@ def build_site(root: Path) -> tuple[Any, Any, int, list[int], list[int]]:
     from openitsm.kernel.testing import actor_of, build_kernel
     from openitsm.kernel.workflow import service as definitions
 
-    kernel = build_kernel(root, f"sqlite:///{root / 'bench.db'}")
+    # A real queue, as on a site: what the steps hand to it (their notifications) is
+    # queued, not run inline as the test kernels do.
+    kernel = build_kernel(root, f"sqlite:///{root / 'bench.db'}", queue={"immediate": False})
     with kernel.session() as session:
         it = org.create_department(session, code="it", name="IT")
         user = org.create_user(session, login="worker", name="Worker", department_id=it.id)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.notifications.spec import Channel, NotificationEvent
     from openitsm.kernel.queue import Task
     from openitsm.kernel.references import RecordKind, RecordRef
+    from openitsm.kernel.sla.subjects import SlaEvent, SlaSubject
     from openitsm.kernel.workflow.engine import ServiceAction, WorkflowEvent
     from openitsm.kernel.workflow.service import ProcessSpec
     from openitsm.web.menus import MenuItem
@@ -199,6 +200,18 @@ def register_record_kinds() -> Iterable[RecordKind]:
     its model and how to describe a record (title, status, link); a kind registered twice
     stops start-up. The kernel resolves references in batches; a module never imports
     another to link to it.
+    """
+
+
+@hookspec
+def register_sla_subjects() -> Iterable[SlaSubject]:
+    """Return `SlaSubject`s: the record kinds of this plugin that run on the SLA, and the
+    fields their clocks read (status, level, service unit, responded, SLA off).
+
+    Collected once per process (`openitsm.kernel.sla.sla_subjects(kernel)`). The kernel then
+    recomputes a record's clock from its audit history after every change of those fields,
+    stores it in `sla_clock` and tells `on_sla_event` of warnings and breaches. The kind must
+    be registered with `register_record_kinds`; a kind declared twice stops start-up.
     """
 
 
@@ -376,6 +389,18 @@ def on_workflow_event(event: WorkflowEvent, kernel: Kernel) -> None:
     `reminded` and `escalated` (a deadline nears or passed), `fallback` (an assignee rule
     found nobody; the owner roles are in `role_codes`) or `ended`. Notification channels
     implement this; exceptions are logged and do not undo the step.
+    """
+
+
+@hookspec
+def on_sla_event(event: SlaEvent, kernel: Kernel) -> None:
+    """Called after the timer scan committed, once per SLA warning or breach newly crossed.
+
+    `event.kind` is `warning` or `breach`; `event.record` the record's `RecordRef`,
+    `event.target` `response` or `resolution`, `event.at` when it was crossed, `event.due_at`
+    when the target falls (fell) due and `event.level` the level's key. A clock that is
+    switched off, paused or met never fires. Notification channels implement this;
+    exceptions are logged and do not undo the scan.
     """
 
 

@@ -49,6 +49,7 @@ KERNEL_PLUGINS: tuple[str, ...] = (
     "openitsm.kernel.organisation.plugin",
     "openitsm.kernel.customfields.plugin",
     "openitsm.kernel.calendar.plugin",
+    "openitsm.kernel.sla.plugin",
     "openitsm.kernel.workflow.plugin",
     "openitsm.kernel.comments.plugin",
     "openitsm.kernel.notifications.plugin",

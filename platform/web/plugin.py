@@ -25,6 +25,7 @@ from openitsm.web import (
     admin_roles,
     admin_service_units,
     admin_site,
+    admin_sla,
     admin_users,
     comments,
     favicon,
@@ -106,6 +107,7 @@ def register_routes() -> list[Any]:
         *processes.ROUTES,
         *admin_processes.ROUTES,
         *admin_calendars.ROUTES,
+        *admin_sla.ROUTES,
         *notifications.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -126,6 +128,7 @@ def register_menus() -> list[MenuItem]:
         *admin_site.MENUS,
         *admin_processes.MENUS,
         *admin_calendars.MENUS,
+        *admin_sla.MENUS,
         *notifications.MENUS,
     ]
 

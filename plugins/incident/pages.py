@@ -31,6 +31,7 @@ from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
 from openitsm.web.records import RecordHeader, related_groups
+from openitsm.web.sla import sla_deadline
 from openitsm.web.timeline import record_timeline
 from openitsm.web.widgets import Widget
 
@@ -466,6 +467,8 @@ def _detail(
             }
         description = incident.description if access.readable("description") else None
         resolution = incident.resolution if access.readable("resolution") else None
+        ref = RecordRef(service.INCIDENT.name, incident.id)
+        deadline = sla_deadline(session, ref, page.gettext)
     header = RecordHeader(
         title=incident.title if access.readable("title") else f"#{incident.id}",
         number=incident.number if access.readable("number") else None,
@@ -476,6 +479,7 @@ def _detail(
         badges=((incident.level or "").upper(),)
         if incident.level and access.readable("level")
         else (),
+        deadline=deadline,
     )
     labels = {field: pick_label(names, page.locale, field) for field, names in FIELD_LABELS.items()}
     timeline = record_timeline(page, "incident", incident.id, labels, LINKS, comments=True)

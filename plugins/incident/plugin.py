@@ -144,6 +144,33 @@ def register_record_kinds() -> Iterable[RecordKind]:
 
 
 @hookimpl
+def register_sla_subjects() -> list[Any]:
+    """Incidents run on the SLA: waiting for the customer pauses the clock, resolving stops
+    it and reopening resumes it; the first response is when work starts."""
+    from openitsm.kernel.sla import SlaSubject
+    from openitsm.plugins.incident import models
+
+    return [
+        SlaSubject(
+            kind=service.INCIDENT.name,
+            level_field="level",
+            status_field="status",
+            service_unit_field="service_unit_id",
+            pause_statuses=frozenset({models.WAITING}),
+            resolved_statuses=frozenset({models.RESOLVED}),
+            closed_statuses=frozenset({models.CLOSED, models.CANCELLED}),
+            responded_field="responded_at",
+            fact_fields={
+                "category": "category",
+                "impact": "impact",
+                "urgency": "urgency",
+                "service_unit": "service_unit_id",
+            },
+        )
+    ]
+
+
+@hookimpl
 def register_actions() -> Iterable[ActionSpec]:
     return list(ACTIONS)
 

@@ -71,7 +71,7 @@ def test_a_form_shows_errors_next_to_the_fields_then_saves_the_fix(
 ) -> None:
     sign_in(page, "engineer")
     page.goto("/profile")
-    form = page.locator("form.record-form")
+    form = page.locator("form.record-form", has=page.locator('input[name="name"]'))
     form.locator('input[name="name"]').fill("")
     form.locator('input[name="email"]').fill("engineer at example")
     with page.expect_navigation():
@@ -85,7 +85,7 @@ def test_a_form_shows_errors_next_to_the_fields_then_saves_the_fix(
     page.locator('input[name="name"]').fill("Erin Engineer")
     page.locator('input[name="email"]').fill("erin@example.test")
     with page.expect_navigation():
-        page.locator('form.record-form button[type="submit"]').click()
+        form.locator('button[type="submit"]').click()
     assert page.locator('[role="status"]').inner_text() == "Saved."
     assert page.locator('input[name="name"]').input_value() == "Erin Engineer"
 

@@ -111,6 +111,11 @@ KERNEL_ACTIONS: tuple[ActionSpec, ...] = (
         "Create and change business calendars: working hours, holidays and make-up workdays.",
     ),
     ActionSpec(
+        "sla.manage",
+        {"zh-CN": "管理服务级别", "en": "Manage SLAs"},
+        "Create and change SLA levels, the level matrix and service units' calendars.",
+    ),
+    ActionSpec(
         "fields.manage",
         {"zh-CN": "管理自定义字段", "en": "Manage custom fields"},
         "Add, change and retire the custom fields of users, departments and other records.",

@@ -69,18 +69,20 @@ def upgrade(kernel: Kernel, target: str = "heads") -> None:
 
 def sync_shipped_data(kernel: Kernel) -> tuple[int, int, int]:
     """What `openitsm migrate` adds after the revisions: the dictionaries, roles and processes
-    the enabled plugins ship, and the standard business calendar while the site has none,
-    where missing (edits are never overwritten). Returns how many dictionary rows, roles and
-    processes were added."""
+    the enabled plugins ship, and the standard business calendar and the SLA levels while the
+    site has none, where missing (edits are never overwritten). Returns how many dictionary
+    rows, roles and processes were added."""
     from openitsm.kernel.calendar.service import ensure_standard
     from openitsm.kernel.dictionaries.service import sync_declared
     from openitsm.kernel.organisation.service import sync_kernel_roles
+    from openitsm.kernel.sla.service import ensure_default_levels
     from openitsm.kernel.workflow.service import sync_shipped
 
     with kernel.session() as session:
         added = sync_declared(session, kernel.dictionary_specs)
         roles = sync_kernel_roles(session, kernel)
         ensure_standard(session)
+        ensure_default_levels(session)
         processes = sync_shipped(session, kernel.shipped_processes)
     return added, roles, processes
 

@@ -26,12 +26,23 @@ if TYPE_CHECKING:
     from openitsm.kernel.workflow.engine import WorkflowEvent
 
 log = logging.getLogger("openitsm.notifications")
+TELL_TASK = "kernel.notifications.tell_workflow_event"
 
 
 @task()
 def deliver_notification(session: Session, delivery_id: int) -> str:
     """Send one delivery; idempotent (a sent or claimed delivery is left alone)."""
     return service.deliver(session, delivery_id).state
+
+
+@task(retries=3, retry_delay=30)
+def tell_workflow_event(session: Session, event: dict[str, Any]) -> int:
+    """Tell the people a workflow event names, after the step committed: working out who
+    they are and rendering each one's message is the queue's work, not the step's."""
+    from openitsm.kernel.notifications.workflow_events import tell
+    from openitsm.kernel.workflow.engine import WorkflowEvent
+
+    return tell(session, session.info["kernel"], WorkflowEvent(**event))
 
 
 @periodic_task(crontab())
@@ -47,7 +58,7 @@ def register_models() -> list[type]:
 
 @hookimpl
 def register_tasks() -> list[Any]:
-    return [deliver_notification, dispatch_notifications]
+    return [deliver_notification, tell_workflow_event, dispatch_notifications]
 
 
 @hookimpl
@@ -88,7 +99,12 @@ def register_graphql() -> GraphQLContribution:
 
 @hookimpl
 def on_workflow_event(event: WorkflowEvent, kernel: Kernel) -> None:
-    """Work-item events reach the assignee, the candidates, or the owner roles."""
-    from openitsm.kernel.notifications.workflow_events import tell
+    """Work-item events reach the assignee, the candidates, or the owner roles, through the
+    queue (each queued run is told once: its key is its own)."""
+    import dataclasses
+    import uuid
 
-    tell(event, kernel)
+    try:
+        kernel.tasks[TELL_TASK].enqueue(dataclasses.asdict(event), key=uuid.uuid4().hex)
+    except Exception:
+        log.exception("could not queue the notifications of %s", event)

@@ -1,6 +1,6 @@
 """The workflow engine's events, told to people through the notification service.
 
-`on_workflow_event` arrives after the step committed; it opens a unit of work of its own,
+`on_workflow_event` arrives after the step committed and queues the event; the queued task
 works out who is meant (the users named, the holders of the roles, the members of the
 departments) and calls `notify` for the process instance, which each recipient sees only
 if the instance's visibility admits them.
@@ -233,29 +233,28 @@ def _step(session: Session, event: WorkflowEvent) -> tuple[dict[str, str], Any]:
     return names, due_at
 
 
-def tell(event: WorkflowEvent, kernel: Kernel) -> int:
+def tell(session: Session, kernel: Kernel, event: WorkflowEvent) -> int:
     """Notify the people a workflow event names; returns how many were told."""
     from openitsm.kernel.workflow.runtime import INSTANCE_KIND
 
     name = event_name(event)
     if name is None or INSTANCE_KIND not in kernel.record_kinds:
         return 0
-    with kernel.session() as session:
-        people = recipients(session, event)
-        if not people:
-            return 0
-        step, due_at = _step(session, event)
-        told = notify(
-            session,
-            name,
-            people,
-            record=RecordRef(INSTANCE_KIND, event.instance_id),
-            values={
-                "step": step,
-                "actor": event.actor_label,
-                "comment": event.comment,
-                "due_at": due_at,
-                "process_key": event.process_key,
-            },
-        )
-        return len(told)
+    people = recipients(session, event)
+    if not people:
+        return 0
+    step, due_at = _step(session, event)
+    told = notify(
+        session,
+        name,
+        people,
+        record=RecordRef(INSTANCE_KIND, event.instance_id),
+        values={
+            "step": step,
+            "actor": event.actor_label,
+            "comment": event.comment,
+            "due_at": due_at,
+            "process_key": event.process_key,
+        },
+    )
+    return len(told)

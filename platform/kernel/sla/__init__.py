@@ -34,6 +34,10 @@ The rules (docs/sla.md has them with examples):
 
 `compute_clock` returns the moments the engine must schedule (`Clock.fire`): the warning and
 the breach of every running target. `pick_level` picks a level from the SLA matrix.
+
+The service around it (levels, the matrix, records' stored clocks, the timer scan) is in
+`openitsm.kernel.sla.service` and `openitsm.kernel.sla.clocks`; modules declare a record
+kind's SLA with an `SlaSubject` from `register_sla_subjects`.
 """
 
 from openitsm.kernel.sla.clock import (
@@ -59,6 +63,7 @@ from openitsm.kernel.sla.clock import (
     compute_clock,
 )
 from openitsm.kernel.sla.matrix import ANY, DIMENSIONS, LevelRule, pick_level
+from openitsm.kernel.sla.subjects import SlaEvent, SlaSubject, sla_subjects
 from openitsm.kernel.sla.timeline import BusinessTime, business_time
 
 __all__ = [
@@ -80,12 +85,15 @@ __all__ = [
     "Reopened",
     "Resolved",
     "Responded",
+    "SlaEvent",
     "SlaOff",
     "SlaOn",
+    "SlaSubject",
     "State",
     "StatusChanged",
     "TargetClock",
     "business_time",
     "compute_clock",
     "pick_level",
+    "sla_subjects",
 ]

@@ -103,7 +103,8 @@ def load_demo_data(session: Any, kernel: Any) -> None:
     from openitsm.kernel.workflow.models import ProcessInstance
     from openitsm.kernel.workflow.runtime import start_process
 
-    if session.scalar(select(ProcessInstance.id).limit(1)) is not None:
+    sample = select(ProcessInstance.id).where(ProcessInstance.process_key == "two_level_approval")
+    if session.scalar(sample.limit(1)) is not None:
         return
     starter = session.scalar(select(User.id).where(User.login == "enduser"))
     if starter is None:

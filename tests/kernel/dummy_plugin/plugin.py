@@ -321,3 +321,14 @@ def workflow_record(session: Any, kind: str, record_id: int) -> dict[str, Any] |
 @hookimpl
 def on_workflow_event(event: Any) -> None:
     events.append(event)
+
+
+@hookimpl
+def register_sla_subjects() -> list[Any]:
+    """The dummy note has no status or level: it runs on no SLA."""
+    return []
+
+
+@hookimpl
+def on_sla_event(event: Any) -> None:
+    events.append(event)
