@@ -23,14 +23,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import Base, UnitOfWork, create_engine_for
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.graphql.schema import build_schema
-from openitsm.kernel.graphql.view import graphql_endpoint
+from openitsm.kernel.graphql.view import graphql_endpoint, graphql_websocket
 from openitsm.kernel.http import SecurityHeaders
 from openitsm.kernel.plugins import PluginSet, load_plugins
 from openitsm.kernel.references import RecordKinds
@@ -115,6 +115,11 @@ class Kernel:
                 results.append((impl.plugin_name, result))
         return results
 
+    def offers(self, hook_name: str) -> bool:
+        """Whether some enabled plugin answers the hook `hook_name` (`archive_to_knowledge`):
+        pages offer the button or panel that asks it only then."""
+        return bool(getattr(self.hook, hook_name).get_hookimpls())
+
     @cached_property
     def schema(self) -> strawberry.Schema:
         parts: list[tuple[str, GraphQLContribution]] = self.contributions("register_graphql")
@@ -183,6 +188,7 @@ class Kernel:
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_websocket),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ]

@@ -117,7 +117,18 @@ def demo(password: str) -> None:
                 )
             else:
                 user.password_hash = service.hash_password(password)
-        kernel.hook.load_demo_data(session=session, kernel=kernel)
+        # In plugin order (kernel first, then modules after what they require), so a module
+        # finds the kernel's demo organisation in place; pluggy would call them in reverse.
+        # `tryfirst` / `trylast` still put an implementation before / after all the others.
+        arguments = {"session": session, "kernel": kernel}
+        impls = kernel.hook.load_demo_data.get_hookimpls()
+        ordered = (
+            [i for i in impls if i.tryfirst]
+            + [i for i in impls if not (i.tryfirst or i.trylast)]
+            + [i for i in impls if i.trylast]
+        )
+        for impl in ordered:
+            impl.function(*(arguments[name] for name in impl.argnames))
     click.echo(
         "demo data loaded; users: "
         + ", ".join(u for u, _, _ in DEMO_USERS)
@@ -219,15 +230,22 @@ def check() -> None:
     sys.exit(1 if problems else 0)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+# Options after the benchmark's name are its own (`openitsm bench seed --help`).
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("name", default="all")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @explained
 def bench(name: str, args: tuple[str, ...]) -> None:
     """Run a benchmark from bench/ (in a source checkout): graphql, permissions, export,
-    pages, startup, memory or all."""
+    pages, startup, memory or all. `openitsm bench seed` fills a new database with a
+    realistic site instead (see `openitsm bench seed --help`)."""
     import runpy
 
+    if name == "seed":
+        from openitsm.kernel.benchseed.command import seed_command
+
+        seed_command.main(list(args), prog_name="openitsm bench seed", standalone_mode=False)
+        return
     folder = Path.cwd() / "bench"
     if not (folder / f"{name}.py").exists() or name.startswith("_"):
         known = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pluggy
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from openitsm.kernel.actors import Actor
     from openitsm.kernel.app import Kernel
     from openitsm.kernel.audit import RecordEventData
+    from openitsm.kernel.benchseed import BenchScale, BenchSite
     from openitsm.kernel.db import Base
     from openitsm.kernel.dictionaries.spec import DictionarySpec
     from openitsm.kernel.graphql.contribution import GraphQLContribution
@@ -231,7 +232,26 @@ def load_demo_data(session: Session, kernel: Kernel) -> None:
 
     Called by `openitsm demo` after migrations, inside its transaction (use `session`; it
     commits once every plugin is done). Must be idempotent: the command runs again and
-    again. The demo users (`admin`, `agent`, `engineer`, `manager`, `enduser`) exist by then.
+    again. The demo users (`admin`, `agent`, `engineer`, `manager`, `enduser`) exist by then,
+    and plugins are called in plugin order: the kernel's demo organisation (departments,
+    service units, roles) is in place before a module's, and a module's after those it
+    `requires`; mark yours `@hookimpl(trylast=True)` to come after every other module's
+    (to link to their samples when they are enabled).
+    """
+
+
+@hookspec
+def seed_bench_data(kernel: Kernel, site: BenchSite, scale: BenchScale) -> None:
+    """Add this module's records to a benchmark site for `openitsm bench seed`; returns
+    nothing.
+
+    Called once, on a new database, after the kernel seeded the organisation: `site`
+    carries its ids (departments, agents by role, callers, service units), a seeded random
+    generator (`site.rng`: a run is repeatable) and a bulk writer
+    (`site.reserve` for ids, `site.insert` for rows as tuples, `site.checkpoint` to
+    commit). `scale` says how big (`scale.incidents`, `scale.years`, `scale.open_share`).
+    No ORM flush runs: write the history rows your records would have had, and keep their
+    counters and derived rows consistent. Aim for thousands of records a second.
     """
 
 
@@ -349,6 +369,189 @@ def record_timeline_entries(
     """
 
 
+# --- Offers between modules: one module asks, another (when enabled) answers -------
+# A module shows the button or panel that uses one of these only when some enabled plugin
+# implements it (`kernel.offers(name)`), so with the answering module disabled it vanishes.
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A record offered as a reference while someone writes another: a knowledge article
+    beside a new incident's description.
+
+    `summary` is plain text (escaped by the page); `score` orders answers of several plugins,
+    highest first.
+    """
+
+    title: str
+    url: str
+    summary: str = ""
+    ref: RecordRef | None = None
+    score: float = 0.0
+
+
+@hookspec
+def reference_suggestions(
+    kernel: Kernel, session: Session, actor: Actor, kind: str, text: str, limit: int
+) -> Iterable[Suggestion]:
+    """Return up to `limit` records (`Suggestion`s) that may help with a record of `kind`
+    (`incident`, `complaint`) whose title and description read `text`, best first.
+
+    Called while the person types (debounced), inside one read-only `session`: answer with
+    one query and only with what `actor` may read. The knowledge module answers with
+    published articles; the panel is left out when no plugin implements this hook.
+    """
+
+
+@dataclass(frozen=True)
+class RecordDraft:
+    """What a record hands another module to start a record of its own: the source, a
+    title, a sanitised HTML body, and the fields the receiver may take (`category`,
+    `impact`, `urgency`, `resolution`, `caller`: plain values)."""
+
+    source: RecordRef
+    title: str
+    body_html: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@hookspec(firstresult=True)
+def archive_to_knowledge(
+    kernel: Kernel, session: Session, actor: Actor, draft: RecordDraft
+) -> RecordRef | None:
+    """Create a knowledge draft pre-filled from `draft` that enters the review process, and
+    return its reference (`RecordRef`); the first answer wins.
+
+    Called inside the asking module's transaction (归档知识库), so a refusal
+    (`Forbidden`, `BadUserInput`) undoes both sides. The asking record links itself
+    to the answer. No implementation: the action is not offered.
+    """
+
+
+@hookspec(firstresult=True)
+def escalate_to_problem(
+    kernel: Kernel, session: Session, actor: Actor, draft: RecordDraft
+) -> RecordRef | None:
+    """Open a problem from `draft` (or return the open problem already made from
+    `draft.source`) and return its reference; the first answer wins.
+
+    Called inside the asking module's transaction, so a refusal undoes both sides. The
+    problem module relates the source record to the problem; no implementation: the action
+    is not offered.
+    """
+
+
+@dataclass(frozen=True)
+class AssetSummary:
+    """One thing a person holds, for the desk's caller panel: a label, where to open it, and
+    a few plain-text facts (`{"型号": "ThinkPad T14"}`)."""
+
+    title: str
+    url: str | None = None
+    kind_label: str = ""
+    facts: Mapping[str, str] = field(default_factory=dict)
+
+
+@hookspec
+def person_assets(
+    kernel: Kernel, session: Session, actor: Actor, user_id: int, limit: int
+) -> Iterable[AssetSummary]:
+    """Return up to `limit` assets (`AssetSummary`s) the person `user_id` uses or owns, with
+    their configuration, as `actor` may see them.
+
+    Called when the desk picks a caller, inside one read-only `session`: answer with a
+    constant number of queries. The configuration database module answers; the panel is
+    left out when no plugin implements this hook.
+    """
+
+
+@dataclass(frozen=True)
+class PortalRequest:
+    """One of a person's own requests on the self-service portal: its number, title, a
+    status label in the reader's language, where to follow it, and when it last changed
+    (UTC, orders the list newest first). `dispatched` marks work handed to the person (a
+    vendor's) rather than something they asked for: the home page lists it apart, under
+    "Dispatched to me"."""
+
+    kind: str
+    number: str
+    title: str
+    status: str
+    url: str
+    updated_at: dt.datetime
+    kind_label: str = ""
+    needs_rating: bool = False
+    dispatched: bool = False
+
+
+@hookspec
+def portal_requests(
+    kernel: Kernel, session: Session, actor: Actor, locale: str, limit: int
+) -> Iterable[PortalRequest]:
+    """Return the newest `limit` requests `actor` made or may follow on the portal
+    (`PortalRequest`s), newest first; nothing when the actor has none of yours.
+
+    Called each time the portal's home page is drawn, inside one read-only `session`
+    shared by every plugin: answer with one query. What may be submitted is declared as
+    menu items in the `portal` section (`register_menus`).
+    """
+
+
+# --- Inbound messages: an adapter hands over what arrived from outside ---------------
+
+
+class MailAttachment(NamedTuple):
+    """A file that came with a mail: its name as sent, the type the mail declared (the
+    attachments service sniffs its own) and its bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """One mail that reached a mailbox the site reads (the support mailbox), decoded.
+
+    `from_address` is lower case; `subject`, `from_name`, `text` and `html` are text, whatever
+    charset the mail was written in (GBK, GB2312, Big5, UTF-8…). `html` is the mail's HTML as
+    sent: sanitise it before storing or showing it. `text` is the plain-text part, or the
+    text of the HTML when the mail has none. `in_reply_to` and `references` are Message-IDs
+    with their angle brackets; `refers_to` is the record that the notification mail this
+    one answers was about, when the adapter recognised its own Message-ID there.
+    `received_at` is when the mailbox received it (UTC).
+    """
+
+    message_id: str
+    from_address: str
+    subject: str
+    received_at: dt.datetime
+    from_name: str = ""
+    to: tuple[str, ...] = ()
+    text: str = ""
+    html: str | None = None
+    attachments: tuple[MailAttachment, ...] = ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    refers_to: RecordRef | None = None
+
+
+@hookspec(firstresult=True)
+def record_from_mail(kernel: Kernel, session: Session, mail: InboundMail) -> RecordRef | None:
+    """Turn a mail that reached the support mailbox into a record, or into a comment on the
+    record it answers, and return that record's `RecordRef`; None when the mail is not yours.
+
+    Called by the mail adapter's intake once per new mail (and again when an administrator
+    retries one), inside a unit of work of its own whose actor is the system: find the
+    sender among the users and act with their rights, never the system's. The first
+    non-None answer wins; plugins registered later are asked first, so answer None for a
+    reply to a record of a kind you do not own. Refuse with an `OpenITSMError` whose message
+    tells an administrator why (`Forbidden` for a sender who is no active user, `NotFound`
+    for a record the sender may not see): the unit of work is rolled back and the mail kept
+    as refused. Any other exception rolls back too and the mail is tried again later.
+    """
+
+
 # --- Lifecycle: once per process ----------------------------------------------------
 
 
@@ -388,7 +591,14 @@ def on_workflow_event(event: WorkflowEvent, kernel: Kernel) -> None:
     `department_ids`), `urged` (a supervisor urged an item; its assignee is in `user_ids`),
     `reminded` and `escalated` (a deadline nears or passed), `fallback` (an assignee rule
     found nobody; the owner roles are in `role_codes`) or `ended`. Notification channels
-    implement this; exceptions are logged and do not undo the step.
+    implement this.
+
+    The step writes its events to the outbox in its own transaction; they are told right
+    after the commit when the queue is immediate, otherwise by the relay in `openitsm
+    worker` within about a second. An exception never undoes the step: the event stays in
+    the outbox and is told again (to every listener) up to 20 times, so queue work keyed by
+    `event.event_id` (`openitsm.kernel.queue.outbox.event_key`) and keep other effects
+    idempotent.
     """
 
 

@@ -66,7 +66,10 @@ class RecordKind:
     kept elsewhere, such as a user's roles). `shows` lists the fields `describe` reads: a
     reader for whom one of them is hidden sees the reference as a bare `#id`. `link_rows`
     maps the audit kind of link rows to the field they make up (`{"user_role": "roles"}`),
-    so their history is hidden with the field.
+    so their history is hidden with the field. `link_fields` maps a record-link relation to
+    the field it makes up where this kind is the link's source (`{"caused_by": "caused_by"}`:
+    a complaint's cause is kept as a link, not a column): the field's rules then govern the
+    link on both records' link lists and histories, and making or removing it.
 
     Search (`openitsm.kernel.search`): `searched` names the text fields a search looks in,
     `search_number` a field (or `id`) an exact match of which ranks first, `search_order` how
@@ -85,6 +88,7 @@ class RecordKind:
     extra_fields: tuple[str, ...] = ()
     shows: tuple[str, ...] = ()
     link_rows: Mapping[str, str] = field(default_factory=dict)
+    link_fields: Mapping[str, str] = field(default_factory=dict)
     searched: tuple[str, ...] = ()
     search_number: str | None = None
     search_order: tuple[str, ...] = ()
@@ -111,7 +115,7 @@ class RecordKind:
             if not attribute.columns[0].info.get("custom_fields")
             and not attribute.columns[0].info.get("derived")
         )
-        return frozenset((*columns, *self.extra_fields)) - {"id"}
+        return frozenset((*columns, *self.extra_fields, *self.link_fields.values())) - {"id"}
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.name)

@@ -11,6 +11,7 @@ naming one anyway is refused: a filter or an order would reveal the values.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class Column:
     default: bool = True
     link: bool = False
     kind: str = "text"  # for the export: text, number, money, date, datetime, bool
+    # The fields a derived column (`field` then not a resource field) reveals: hidden ones
+    # hide it, and the first names it to the export's field rules.
+    needs: tuple[str, ...] = ()
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.field)
@@ -67,7 +71,10 @@ class Filter:
 
     `apply(statement, value)` narrows the statement; `choices` ([(value, labels)]) makes it
     a select, `type="search"` a text box over `search_fields` (hidden ones left out),
-    `type="text"` a text box matching part of the field.
+    `type="text"` a text box matching part of the field, `type="date"` a date box (the
+    value is checked to be YYYY-MM-DD), `type="user"` the user picker (a user id), and
+    `options(session, actor, locale)` ([(value, label)], loaded when the list is drawn) a
+    select whose choices come from the database (departments, dictionary items).
     """
 
     key: str
@@ -76,6 +83,7 @@ class Filter:
     apply: Callable[[Select[Any], str, FieldAccess], Select[Any]]
     choices: tuple[tuple[str, Mapping[str, str]], ...] = ()
     type: str = "choice"
+    options: Callable[[Session, Any, str], list[tuple[str, str]]] | None = None
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.key)
@@ -160,7 +168,9 @@ class ListState:
 
 
 def read_state(view: ListView, params: Mapping[str, str], access: FieldAccess) -> ListState:
-    offered_columns = [c for c in view.columns if access.readable(c.field)]
+    offered_columns = [
+        c for c in view.columns if all(access.readable(n) for n in (c.field, *c.needs))
+    ]
     offered_filters = [f for f in view.filters if access.readable(f.field) or f.type == "search"]
     filters: dict[str, str] = {}
     known = {f.key: f for f in view.filters}
@@ -174,6 +184,13 @@ def read_state(view: ListView, params: Mapping[str, str], access: FieldAccess) -
             access.check_read([spec.field])
             if spec.choices and value not in {choice for choice, _ in spec.choices}:
                 raise BadUserInput(f"'{value}' is not a choice of this filter.", field=key)
+            if spec.type == "user" and not value.isdigit():
+                raise BadUserInput("Pick a user.", field=key)
+            if spec.type == "date":
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    raise BadUserInput("Give a date as YYYY-MM-DD.", field=key) from None
         filters[key] = value
     sortable = {c.field: c for c in view.columns if c.sort is not None}
     sort = params.get("sort") or view.default_sort
@@ -189,7 +206,8 @@ def read_state(view: ListView, params: Mapping[str, str], access: FieldAccess) -
     if wanted:
         for name in wanted:
             if name not in by_field:
-                access.check_read([name])  # hidden: FORBIDDEN; else unknown
+                needs = next((c.needs for c in view.columns if c.field == name), ())
+                access.check_read([name, *needs])  # hidden: FORBIDDEN; else unknown
                 raise BadUserInput(f"This list has no column '{name}'.", field="cols")
         columns = [by_field[name] for name in wanted]
     else:
@@ -258,6 +276,7 @@ def render_list(page: PageContext, view: ListView, params: Mapping[str, str]) ->
             extra.update(view.prepare_rows(session, rows))
         cells = [[_cell(column, row, extra) for column in state.columns] for row in rows]
         saved = _saved_views(session, page.actor.user_id, view.key)  # type: ignore[arg-type]
+        filter_options = _filter_options(session, page, state)
     bulk = [a for a in view.bulk_actions if page.actor.can(a.action)]
     exportable = view.export_action is None or page.actor.can(view.export_action)
     return page.render(
@@ -271,7 +290,31 @@ def render_list(page: PageContext, view: ListView, params: Mapping[str, str]) ->
         bulk=bulk,
         exportable=exportable,
         path=page.request.url.path,
+        filter_options=filter_options,
     )
+
+
+def _filter_options(session: Session, page: PageContext, state: ListState) -> dict[str, Any]:
+    """What the offered filters' controls show, by key: the options of an `options` filter,
+    the picked user (or None) of a `user` filter — one query for all the user filters."""
+    from openitsm.kernel.identity.models import User
+    from openitsm.web.pickers import user_label
+
+    found: dict[str, Any] = {}
+    users = {
+        spec.key: int(state.filters[spec.key])
+        for spec in state.offered_filters
+        if spec.type == "user" and state.filters.get(spec.key, "").isdigit()
+    }
+    if users:
+        user_access = field_access(page.actor, "user")
+        rows = session.scalars(select(User).where(User.id.in_(set(users.values()))))
+        picked = {user.id: user_label(user, user_access) for user in rows}
+        found.update({key: picked.get(user_id) for key, user_id in users.items()})
+    for spec in state.offered_filters:
+        if spec.options is not None:
+            found[spec.key] = spec.options(session, page.actor, page.locale)
+    return found
 
 
 def with_custom_fields(session: Session, view: ListView, kind: RecordKind, locale: str) -> ListView:
@@ -339,7 +382,12 @@ def export_columns(
         return lambda row: show(row, extra)
 
     return [
-        ExportColumn(c.field, c.labels, value=getter(c), kind=c.kind)  # type: ignore[arg-type]
+        ExportColumn(
+            c.needs[0] if c.needs else c.field,
+            c.labels,
+            value=getter(c),
+            kind=c.kind,  # type: ignore[arg-type]
+        )
         for c in state.columns
     ]
 

@@ -1,7 +1,8 @@
 """The bell: `/notifications` lists the viewer's notifications (newest first, 20 a page),
 marks them read and opens the record each is about; `/admin/notifications` shows
 administrators the deliveries that failed or wait, with a button to send one again; the
-profile page's notification section saves the viewer's preferences and quiet hours."""
+profile page's notification section saves the viewer's preferences, quiet hours and
+digests."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from openitsm.kernel.errors import BadUserInput, _t
-from openitsm.kernel.notifications import service
+from openitsm.kernel.notifications import digest, service
 from openitsm.kernel.notifications.models import FAILED, PENDING, SENDING
+from openitsm.kernel.notifications.spec import registry_of
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, check_csrf, explained, page_context, safe_target
 
@@ -140,6 +142,7 @@ def preference_data(page: PageContext) -> dict[str, Any]:
     with page.kernel.session() as session:
         prefs = service.preferences(session, page.kernel, page.actor.user_id, page.locale)
         quiet = service.quiet_hours(session, page.actor.user_id)
+        digests = digest.digest_settings(session, page.kernel, page.actor.user_id, page.locale)
     events: dict[str, tuple[str, list[service.Preference]]] = {}
     for pref in prefs:
         events.setdefault(pref.event, (pref.event_label, []))[1].append(pref)
@@ -150,7 +153,29 @@ def preference_data(page: PageContext) -> dict[str, Any]:
         "notification_events": list(events.items()),
         "notification_channels": channels,
         "quiet_hours": quiet,
+        "digests": digests,
+        "digest_typed": {},
+        "digest_errors": {},
     }
+
+
+def _typed_digests(
+    page: PageContext, form: Any
+) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """The digest choices posted, per channel, and what is wrong with any of them."""
+    typed: dict[str, tuple[str, str]] = {}
+    errors: dict[str, str] = {}
+    for channel in registry_of(page.kernel).digest_channels(page.kernel):
+        if f"digest_{channel.name}" not in form:
+            continue  # a form without the choice leaves it as it is
+        frequency = str(form.get(f"digest_{channel.name}", ""))
+        at = str(form.get(f"digest_at_{channel.name}", ""))
+        typed[channel.name] = (frequency, at)
+        try:
+            digest.parse_digest(frequency, at)
+        except BadUserInput as error:
+            errors[channel.name] = page.explain(error)
+    return typed, errors
 
 
 @explained
@@ -164,10 +189,27 @@ async def save_preferences(request: Request) -> Response:
     starts, ends = str(form.get("quiet_starts", "")), str(form.get("quiet_ends", ""))
     if bool(starts.strip()) != bool(ends.strip()):
         raise BadUserInput(_t("Give both the start and the end of your quiet hours, or neither."))
+    typed, errors = _typed_digests(page, form)
+    if errors:
+        from openitsm.web.profile import show_profile_page
+
+        return await run_in_threadpool(
+            show_profile_page, page, 400, digest_typed=typed, digest_errors=errors
+        )
 
     def save() -> None:
         assert page.actor.user_id is not None
         with page.kernel.unit_of_work(actor=page.actor) as session:
+            current = {
+                d.channel: (d.frequency, d.at or "")
+                for d in digest.digest_settings(
+                    session, page.kernel, page.actor.user_id, page.locale
+                )
+            }
+            for channel, (frequency, at) in typed.items():
+                choice = (frequency, at.strip() if frequency == "daily" else "")
+                if current.get(channel) != choice:
+                    digest.set_digest(session, page.kernel, page.actor, channel, frequency, at)
             for pref in service.preferences(session, page.kernel, page.actor.user_id, page.locale):
                 wanted = f"{pref.event}:{pref.channel}" in ticked
                 if wanted != pref.enabled:

@@ -29,8 +29,10 @@ from openitsm.web import (
     admin_users,
     comments,
     favicon,
+    links,
     notifications,
     pickers,
+    portal,
     processes,
     profile,
     search,
@@ -104,11 +106,13 @@ def register_routes() -> list[Any]:
         *search.ROUTES,
         *favicon.ROUTES,
         *comments.ROUTES,
+        *links.ROUTES,
         *processes.ROUTES,
         *admin_processes.ROUTES,
         *admin_calendars.ROUTES,
         *admin_sla.ROUTES,
         *notifications.ROUTES,
+        *portal.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -130,6 +134,7 @@ def register_menus() -> list[MenuItem]:
         *admin_calendars.MENUS,
         *admin_sla.MENUS,
         *notifications.MENUS,
+        *portal.MENUS,
     ]
 
 

@@ -95,7 +95,7 @@ def _show(
         errors=extra.pop("errors", {}),
         conflict=extra.pop("conflict", None),
         saved=extra.pop("saved", False),
-        **preference_data(page),
+        **{**preference_data(page), **extra},
     )
 
 
@@ -108,6 +108,15 @@ def show_profile(request: Request) -> Response:
         values = form_values(PROFILE, user, field_access(page.actor, "user"))
         version = user.version
     return _show(page, values, version, saved=request.query_params.get("saved") == "1")
+
+
+def show_profile_page(page: PageContext, status: int, **notifications: Any) -> Response:
+    """The profile as stored, its notification section as posted (with its errors)."""
+    with page.kernel.session() as session:
+        user = organisation.get_user(session, page.actor.user_id)  # type: ignore[arg-type]
+        values = form_values(PROFILE, user, field_access(page.actor, "user"))
+        version = user.version
+    return _show(page, values, version, status, **notifications)
 
 
 @explained

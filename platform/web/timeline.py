@@ -24,6 +24,7 @@ from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.audit.schema import readable_events
 from openitsm.kernel.hookspecs import TimelineEntry
+from openitsm.kernel.links import service as record_links
 from openitsm.kernel.references import RecordRef
 from openitsm.web.pages import PageContext
 
@@ -215,10 +216,16 @@ def _history(
         for value in (r.old_value, r.new_value)
         if isinstance(value, int)
     }
+    wanted |= record_links.history_refs(
+        [r.new_value or r.old_value for r in rows if r.field == record_links.HISTORY_FIELD]
+    )
     names = kinds.describe(session, wanted, page.actor) if wanted else {}
     by_event: dict[int, list[Change]] = {}
     for row in rows:
         if row.field in hidden:
+            continue
+        if row.field == record_links.HISTORY_FIELD:
+            by_event.setdefault(row.event_id, []).append(_link_change(page, names, row))
             continue
         label = labels.get(row.field, row.field.replace("_", " "))
         old, new = row.old_value, row.new_value
@@ -227,6 +234,16 @@ def _history(
             new = _named(names, links[row.field], new)
         by_event.setdefault(row.event_id, []).append(Change(row.field, label, old, new))
     return [Entry(event, by_event.get(event.id, [])) for event in events]
+
+
+def _link_change(page: PageContext, names: Mapping[RecordRef, Any], row: AuditChange) -> Change:
+    """A link or unlink, named from this record's side; the other record by its title, or
+    as unseen when the reader may not see it."""
+    value = row.new_value or row.old_value
+    ref = record_links.history_ref(value)
+    summary = names.get(ref) if ref is not None else None
+    shown = summary.title if summary is not None else page.gettext("a record you may not see")
+    return Change(row.field, record_links.history_label(value, page.locale), None, shown)
 
 
 def _named(names: Mapping[RecordRef, Any], kind: str, value: Any) -> Any:

@@ -32,7 +32,8 @@ MAX_WIDGETS = 24
 class Widget:
     """A box on the workbench. `render(page)` returns its HTML (escaped: use the page's
     `render` with a template), or nothing to leave the box out for now; `action`, when set,
-    limits it to roles granting it."""
+    limits it to roles granting it, and `audience`, when set, to the actors it accepts (a
+    data scope wide enough for the box to mean something, say)."""
 
     key: str
     labels: Mapping[str, str]
@@ -41,12 +42,15 @@ class Widget:
     width: int = 1
     default: bool = True
     order: int = 100
+    audience: Callable[[Actor], bool] | None = None
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.key)
 
     def allowed(self, actor: Actor) -> bool:
-        return self.action is None or actor.can(self.action)
+        if self.action is not None and not actor.can(self.action):
+            return False
+        return self.audience is None or self.audience(actor)
 
 
 class Dashboard(Versioned, Base):

@@ -22,6 +22,7 @@ from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.organisation.delegation_models import Delegation
 from openitsm.kernel.references import RecordKind, RecordRef
 from openitsm.kernel.search import searchable_kinds
+from openitsm.web import portal
 from openitsm.web import widgets as dashboards
 from openitsm.web.i18n import LOCALES
 from openitsm.web.pages import (
@@ -190,6 +191,8 @@ def workbench(request: Request) -> Response:
     page = page_context(request)
     if not isinstance(page, PageContext):
         return page
+    if portal.lands_on_portal(page.kernel, page.actor):  # self-service only: their home
+        return portal.home_redirect()
     return page.respond(
         "workbench.html",
         dashboard=_dashboard(page),

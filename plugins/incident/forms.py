@@ -53,8 +53,9 @@ LEVEL = FormField(
     type="dictionary",
     dictionary="incident_level",
     help={
-        "zh-CN": "留空则按影响度和紧急度确定",
-        "en": "Leave empty to take the one impact and urgency give",
+        "zh-CN": "留空则按 SLA 矩阵（分类、影响度、紧急度、服务单位）确定",
+        "en": "Leave empty to take the one the SLA matrix gives (category, impact, urgency, "
+        "service unit)",
     },
 )
 LEVEL_REASON = FormField(
@@ -136,6 +137,39 @@ RATE = Form(
                     type="textarea",
                     max_length=1000,
                 ),
+            ),
+        ),
+    ),
+)
+
+TEMPLATE = Form(
+    "incident.template",
+    "incident_template",
+    {"zh-CN": "事件模板", "en": "Incident template"},
+    (
+        FormSection(
+            "template",
+            {"zh-CN": "模板", "en": "Template"},
+            (
+                FormField(
+                    "name",
+                    {"zh-CN": "模板名称", "en": "Template name"},
+                    required=True,
+                    max_length=100,
+                ),
+            ),
+        ),
+        FormSection(
+            "incident",
+            {"zh-CN": "新事件的预填内容", "en": "What new incidents start with"},
+            (
+                FormField("title", TITLE.labels, max_length=200),
+                DESCRIPTION,
+                CATEGORY,
+                NATURE,
+                IMPACT,
+                URGENCY,
+                GROUP,
             ),
         ),
     ),

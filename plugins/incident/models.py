@@ -79,3 +79,24 @@ class IncidentCounter(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IncidentTemplate(IdMixin, Timestamped, Versioned, Audited, Base):
+    """A registration template (事件模板): the title, description and codes a new incident
+    starts from. Its dictionary values and group are checked again each time it is used,
+    since items and departments may have been retired since it was saved."""
+
+    __tablename__ = "incident_template"
+    __record_kind__ = "incident_template"
+
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, doc="Sanitised HTML.")
+    category: Mapped[str | None] = mapped_column(String(100))
+    nature: Mapped[str | None] = mapped_column(String(100))
+    impact: Mapped[str | None] = mapped_column(String(100))
+    urgency: Mapped[str | None] = mapped_column(String(100))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="SET NULL"), index=True
+    )
+    active: Mapped[bool] = mapped_column(default=True)

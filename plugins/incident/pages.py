@@ -24,9 +24,18 @@ from openitsm.kernel.forms import FieldError, Form, Submission, visible_fields
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
 from openitsm.kernel.organisation.models import Department
-from openitsm.plugins.incident import forms, service
+from openitsm.plugins.incident import (
+    forms,
+    incident_templates,
+    list_filters,
+    offers,
+    service,
+    template_pages,
+)
 from openitsm.plugins.incident.models import OPEN, STATUSES, Incident
+from openitsm.plugins.incident.process_panel import process_panel
 from openitsm.web import lists, pickers
+from openitsm.web.links import record_links
 from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
@@ -195,6 +204,7 @@ def list_view(locale: str) -> ListView:
             Column(
                 "opened_at", FIELD_LABELS["opened_at"], sort=Incident.opened_at, kind="datetime"
             ),
+            list_filters.sla_column(locale),
         ),
         filters=(
             Filter(
@@ -213,12 +223,18 @@ def list_view(locale: str) -> ListView:
             ),
             Filter("level", "level", FIELD_LABELS["level"], _level, choices=LEVEL_CHOICES),
             Filter("open", "status", {"zh-CN": "未完成", "en": "Open"}, _open, choices=YES_NO),
+            *list_filters.filters(FIELD_LABELS),
         ),
         default_sort="opened_at",
         detail_url=BASE + "/{id}",
         prepare=_dictionary_labels,
-        prepare_rows=_names,  # type: ignore[arg-type]
+        prepare_rows=_row_details,  # type: ignore[arg-type]
     )
+
+
+def _row_details(session: Session, rows: Sequence[Incident]) -> dict[str, Any]:
+    """Names and SLA clocks of a page of rows: three queries, whatever its size."""
+    return {**_names(session, rows), **list_filters.rows_sla(session, rows)}
 
 
 def _viewer(request: Request, *actions: str) -> PageContext | Response:
@@ -278,11 +294,15 @@ def _new_page(
     values: Mapping[str, Any] | None = None,
     errors: Mapping[str, FieldError] | None = None,
     message: str = "",
+    template_id: int | None = None,
 ) -> Response:
+    from openitsm.plugins.incident import desk
+
     access = field_access(page.actor, "incident")
     values = dict(values or {})
     with page.kernel.session() as session:
         choices = pickers.prepare(session, forms.REGISTER, values, page.actor, page.locale)
+        templates = incident_templates.list_templates(session)
     may_assign = page.actor.can(service.ASSIGN)
     sections = [
         (section, fields)
@@ -292,6 +312,8 @@ def _new_page(
     return page.respond(
         "incident/new.html",
         status=status,
+        templates=templates,
+        template_id=template_id,
         form=forms.REGISTER,
         sections=sections,
         values=values,
@@ -299,6 +321,7 @@ def _new_page(
         access=access,
         choices=choices,
         message=message,
+        panels=desk.panels(page, values),
     )
 
 
@@ -307,7 +330,20 @@ async def new_incident_page(request: Request) -> Response:
     page = _viewer(request, service.CREATE)
     if not isinstance(page, PageContext):
         return page
+    chosen = request.query_params.get("template", "")
+    if chosen.isdigit():
+        return await run_in_threadpool(_from_template, page, int(chosen))
     return await run_in_threadpool(_new_page, page)
+
+
+def _from_template(page: PageContext, template_id: int) -> Response:
+    """The registration form filled in from a template (`?template=`); values the template
+    can no longer give (a retired category) are left empty and marked."""
+    with page.kernel.session(page.actor) as session:
+        values, errors, refusal = template_pages.prefill(session, template_id)
+    if refusal is not None:
+        return _new_page(page, message=page.explain(refusal))
+    return _new_page(page, values=values, errors=errors, template_id=template_id)
 
 
 @explained
@@ -350,6 +386,8 @@ ACTIONS: dict[str, tuple[str, Form | None]] = {
     "reopen": (service.REOPEN, None),
     "cancel": (service.CANCEL, None),
     "rate": (service.RATE, forms.RATE),
+    "escalate_problem": (service.ESCALATE_PROBLEM, None),
+    "archive_knowledge": (service.ARCHIVE_KNOWLEDGE, None),
 }
 
 
@@ -365,6 +403,9 @@ def allowed_actions(page: PageContext, incident: Incident) -> list[str]:
         "reopen": status in ("resolved", "closed"),
         "cancel": status in OPEN,
         "rate": status in ("resolved", "closed"),
+        # Handed to another module only while one is enabled to take it.
+        "escalate_problem": offers.may_offer(page.kernel, page.actor, incident, offers.ESCALATE),
+        "archive_knowledge": offers.may_offer(page.kernel, page.actor, incident, offers.ARCHIVE),
     }
     return [
         name for name, (action, _) in ACTIONS.items() if states[name] and page.actor.can(action)
@@ -469,6 +510,7 @@ def _detail(
         resolution = incident.resolution if access.readable("resolution") else None
         ref = RecordRef(service.INCIDENT.name, incident.id)
         deadline = sla_deadline(session, ref, page.gettext)
+        process = process_panel(page, session, incident.id)
     header = RecordHeader(
         title=incident.title if access.readable("title") else f"#{incident.id}",
         number=incident.number if access.readable("number") else None,
@@ -483,6 +525,7 @@ def _detail(
     )
     labels = {field: pick_label(names, page.locale, field) for field, names in FIELD_LABELS.items()}
     timeline = record_timeline(page, "incident", incident.id, labels, LINKS, comments=True)
+    linked = record_links(page, ref, f"{BASE}/{incident.id}")
     return page.respond(
         "incident/detail.html",
         status=status,
@@ -492,6 +535,8 @@ def _detail(
         description=description,
         resolution=resolution,
         related_records=related,
+        linked_records=linked,
+        process=process,
         timeline=timeline,
         actions=actions,
         action_forms=action_forms,
@@ -503,10 +548,16 @@ def _detail(
 
 @explained
 async def incident_page(request: Request) -> Response:
+    from openitsm.plugins.incident.vendor_portal import redirect_from_agent_page
+
     page = _viewer(request)
     if not isinstance(page, PageContext):
         return page
     incident_id = int(request.path_params["incident_id"])
+    # People whose home is the portal (callers, vendors) follow the incident there.
+    elsewhere = await run_in_threadpool(redirect_from_agent_page, page, incident_id)
+    if elsewhere is not None:
+        return elsewhere
     done = request.query_params.get("done", "")
     return await run_in_threadpool(
         _detail, page, incident_id, done=done if done in (*ACTIONS, "created") else ""
@@ -552,6 +603,10 @@ def _run(
             satisfaction=int(values["satisfaction"]),
             comment=values.get("satisfaction_comment"),
         )
+    elif name == "escalate_problem":
+        offers.escalate_to_problem(session, incident_id, version_or_none)
+    elif name == "archive_knowledge":
+        offers.archive_to_knowledge(session, incident_id, version_or_none)
 
 
 @explained

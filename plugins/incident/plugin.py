@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 from sqlalchemy.orm import Session
+from strawberry.tools import merge_types
 
 from openitsm.kernel import (
     ActionSpec,
@@ -24,7 +25,8 @@ from openitsm.kernel import (
     RecordKind,
     hookimpl,
 )
-from openitsm.plugins.incident import service
+from openitsm.plugins.incident import incident_templates, service
+from openitsm.plugins.incident.mail_intake import record_from_mail  # noqa: F401 (the hook)
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations" / "versions"
@@ -34,6 +36,7 @@ SECOND = "second_line_engineer"
 THIRD = "third_line_expert"
 SUPERVISOR = "supervisor"
 END_USER = "end_user"
+VENDOR = "vendor"
 ADMIN = "administrator"
 
 
@@ -54,6 +57,16 @@ class Settings(PluginSettings):
     time_zone: str = Field(
         default="Asia/Shanghai", description="The time zone whose calendar year numbers incidents."
     )
+    portal_impact: str = Field(
+        default="minor",
+        max_length=100,
+        description="The impact (an incident_impact item) of incidents reported on the portal.",
+    )
+    portal_urgency: str = Field(
+        default="medium",
+        max_length=100,
+        description="The urgency (an incident_urgency item) of incidents reported on the portal.",
+    )
 
 
 ACTIONS = (
@@ -61,7 +74,7 @@ ACTIONS = (
         service.READ,
         {"zh-CN": "查看事件", "en": "View incidents"},
         "See the incidents of one's data scope, their history and the list.",
-        roles=(DESK, SECOND, THIRD, SUPERVISOR, END_USER, ADMIN),
+        roles=(DESK, SECOND, THIRD, SUPERVISOR, END_USER, VENDOR, ADMIN),
     ),
     ActionSpec(
         service.CREATE,
@@ -111,6 +124,24 @@ ACTIONS = (
         "Give the satisfaction of a resolved incident (the caller, or the desk's call-back).",
         roles=(DESK, END_USER, ADMIN),
     ),
+    ActionSpec(
+        service.ESCALATE_PROBLEM,
+        {"zh-CN": "升级为问题", "en": "Escalate incidents to problems"},
+        "Open a problem from an incident (when a problem module is enabled) and link the two.",
+        roles=(DESK, SECOND, THIRD, ADMIN),
+    ),
+    ActionSpec(
+        service.ARCHIVE_KNOWLEDGE,
+        {"zh-CN": "归档知识库", "en": "Archive incidents to knowledge"},
+        "Start a knowledge draft from a resolved incident (when a knowledge module is enabled).",
+        roles=(DESK, SECOND, THIRD, ADMIN),
+    ),
+    ActionSpec(
+        incident_templates.MANAGE,
+        {"zh-CN": "管理事件模板", "en": "Manage incident templates"},
+        "Create, change and deactivate the templates incidents are registered from.",
+        roles=(DESK, ADMIN),
+    ),
 )
 
 LEVEL_DICTIONARY = DictionarySpec(
@@ -128,9 +159,9 @@ LEVEL_DICTIONARY = DictionarySpec(
 
 @hookimpl
 def register_models() -> Iterable[type]:
-    from openitsm.plugins.incident.models import Incident, IncidentCounter
+    from openitsm.plugins.incident.models import Incident, IncidentCounter, IncidentTemplate
 
-    return [Incident, IncidentCounter]
+    return [Incident, IncidentCounter, IncidentTemplate]
 
 
 @hookimpl
@@ -181,6 +212,36 @@ def register_dictionaries() -> Iterable[DictionarySpec]:
 
 
 @hookimpl
+def register_notification_events() -> Iterable[Any]:
+    from openitsm.plugins.incident.notifications import notification_events
+
+    return notification_events()
+
+
+@hookimpl
+def register_tasks() -> Iterable[Any]:
+    from openitsm.plugins.incident.notifications import tasks
+
+    return tasks()
+
+
+@hookimpl
+def on_sla_event(event: Any, kernel: Kernel) -> None:
+    """An incident's SLA warning or breach: its people are told by the queue."""
+    from openitsm.plugins.incident.notifications import queue_sla_event
+
+    queue_sla_event(kernel, event)
+
+
+@hookimpl
+def on_record_changed(event: Any, kernel: Kernel) -> None:
+    """An incident became resolved: its caller is told (and asked to rate) by the queue."""
+    from openitsm.plugins.incident.notifications import queue_resolved
+
+    queue_resolved(kernel, event)
+
+
+@hookimpl
 def register_processes() -> Iterable[Any]:
     from openitsm.kernel.workflow.service import ProcessSpec
 
@@ -189,30 +250,64 @@ def register_processes() -> Iterable[Any]:
 
 @hookimpl
 def register_graphql() -> GraphQLContribution:
-    from openitsm.plugins.incident.schema import IncidentMutation, IncidentQuery, IncidentType
+    from openitsm.plugins.incident.satisfaction_schema import SatisfactionQuery
+    from openitsm.plugins.incident.schema import (
+        IncidentMutation,
+        IncidentQuery,
+        IncidentSubscription,
+        IncidentType,
+    )
+    from openitsm.plugins.incident.template_schema import (
+        IncidentTemplateType,
+        TemplateMutation,
+        TemplateQuery,
+    )
 
-    return GraphQLContribution(query=IncidentQuery, mutation=IncidentMutation, types=[IncidentType])
+    return GraphQLContribution(
+        query=merge_types("IncidentQuery", (IncidentQuery, TemplateQuery, SatisfactionQuery)),
+        mutation=merge_types("IncidentMutation", (IncidentMutation, TemplateMutation)),
+        subscription=IncidentSubscription,
+        types=[IncidentType, IncidentTemplateType],
+    )
 
 
 @hookimpl
 def register_routes() -> Iterable[Any]:
+    from openitsm.plugins.incident.desk import ROUTES as DESK_ROUTES
     from openitsm.plugins.incident.pages import ROUTES
+    from openitsm.plugins.incident.portal import ROUTES as PORTAL_ROUTES
+    from openitsm.plugins.incident.template_pages import ROUTES as TEMPLATE_ROUTES
+    from openitsm.plugins.incident.vendor_portal import ROUTES as VENDOR_ROUTES
 
-    return list(ROUTES)
+    return [*TEMPLATE_ROUTES, *DESK_ROUTES, *ROUTES, *PORTAL_ROUTES, *VENDOR_ROUTES]
 
 
 @hookimpl
 def register_menus() -> Iterable[Any]:
     from openitsm.plugins.incident.pages import MENUS
+    from openitsm.plugins.incident.portal import MENUS as PORTAL_MENUS
+    from openitsm.plugins.incident.template_pages import MENUS as TEMPLATE_MENUS
 
-    return list(MENUS)
+    return [*MENUS, *PORTAL_MENUS, *TEMPLATE_MENUS]
 
 
 @hookimpl
 def register_widgets() -> Iterable[Any]:
     from openitsm.plugins.incident.pages import WIDGETS
+    from openitsm.plugins.incident.widgets import WIDGETS as MORE_WIDGETS
 
-    return list(WIDGETS)
+    return [*WIDGETS, *MORE_WIDGETS]
+
+
+@hookimpl
+def portal_requests(
+    kernel: Kernel, session: Session, actor: Any, locale: str, limit: int
+) -> Iterable[Any]:
+    """The incidents the person reported, and their service units' where their data scope
+    reaches them, for the portal's home page; for a vendor, also those dispatched to them."""
+    from openitsm.plugins.incident.portal import requests_for
+
+    return requests_for(session, actor, locale, limit, kernel)
 
 
 @hookimpl
@@ -248,3 +343,10 @@ def load_demo_data(session: Session, kernel: Kernel) -> None:
     from openitsm.plugins.incident.demo import load
 
     load(session, kernel)
+
+
+@hookimpl
+def seed_bench_data(site: Any, scale: Any) -> None:
+    from openitsm.plugins.incident.bench_seed import seed
+
+    seed(site, scale)

@@ -3,7 +3,9 @@
 `incident(id:)`, `incidents(filter:, orderBy:, first:, after:)`, `createIncident(input:)`,
 `updateIncident(id:, version:, input:)` and the actions `assignIncident`, `startIncident`,
 `resolveIncident`, `closeIncident`, `reopenIncident`, `cancelIncident`, `rateIncident`,
-`linkParentIncident`, each returning a payload with the incident.
+`linkParentIncident`, `escalateIncidentToProblem`, `archiveIncidentToKnowledge`, each
+returning a payload with the incident; the subscriptions
+`incidentChanged(id:)` and `incidentsChanged` (over WebSocket at /graphql).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, ClassVar
 
 import strawberry
@@ -33,10 +35,13 @@ from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.customfields.schema import custom_fields_field
 from openitsm.kernel.graphql.nodes import Fields, linked
+from openitsm.kernel.graphql.subscriptions import record_changes
+from openitsm.kernel.graphql.types import RecordReference
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department, ServiceUnit
 from openitsm.kernel.organisation.schema import DepartmentType, ServiceUnitType, UserType
-from openitsm.plugins.incident import service
+from openitsm.kernel.sla.schema import SlaClockType
+from openitsm.plugins.incident import service, sla_state
 from openitsm.plugins.incident.models import Incident
 
 
@@ -54,7 +59,12 @@ class IncidentStatus(enum.Enum):
 @strawberry.type(name="Incident", description="An incident (事件).")
 class IncidentType(ModelNode):
     __model__ = Incident
-    __fields__: ClassVar[Fields] = {"custom_fields": None, "children": "parent_id"}
+    __fields__: ClassVar[Fields] = {
+        "custom_fields": None,
+        "children": "parent_id",
+        "sla": sla_state.FIELD,
+        "sla_state": sla_state.FIELD,
+    }
 
     number: str = strawberry.field(description="INC-<year>-<sequence>, per site and year.")
     title: str
@@ -120,6 +130,22 @@ class IncidentType(ModelNode):
     ) -> list[IncidentType]:
         return await _children_loader(info.context).load(root.id)  # type: ignore[no-any-return]
 
+    @strawberry.field(description="The incident's SLA clock as last computed; null without one.")
+    async def sla(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> SlaClockType | None:
+        row = await _sla_loader(info.context).load(root.id)
+        return None if row is None else SlaClockType.of(row)
+
+    @strawberry.field(
+        description="The SLA in one word, the most pressing of its targets; null without a clock."
+    )
+    async def sla_state(
+        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
+    ) -> SlaStateFilter | None:
+        found = sla_state.summarise(await _sla_loader(info.context).load(root.id))
+        return None if found is None else SlaStateFilter(found.state)
+
 
 def _children_loader(context: Context) -> Any:
     """The request's loader of visible child incidents: one IN query per tick, scoped."""
@@ -134,6 +160,26 @@ def _children_loader(context: Context) -> Any:
         return [grouped[key] for key in keys]
 
     return context.loader(("incident-children",), load)
+
+
+def _sla_loader(context: Context) -> Any:
+    """The request's loader of incidents' stored SLA clocks: one IN query per tick (the
+    incidents themselves were read under the viewer's scope)."""
+
+    def load(keys: Sequence[int]) -> list[Any]:
+        found = sla_state.clocks_of(context.session, keys)
+        return [found.get(key) for key in keys]
+
+    return context.loader(("incident-sla",), load)
+
+
+@strawberry.enum(description="An incident's SLA in one word, the most pressing target first.")
+class SlaStateFilter(enum.Enum):
+    BREACHED = "breached"
+    WARNING = "warning"
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
 
 
 @strawberry.enum
@@ -169,6 +215,11 @@ class IncidentFilter:
     opened_until: dt.datetime | None = None
     open_only: bool | None = strawberry.field(
         default=None, description="Only new, assigned, in progress and waiting ones."
+    )
+    sla_state: list[SlaStateFilter] | None = strawberry.field(
+        default=None,
+        description="Any of these SLA states: BREACHED (a target missed), WARNING (past "
+        "its warning time, not missed), RUNNING (neither), PAUSED, MET.",
     )
 
 
@@ -212,25 +263,37 @@ def filtered(actor: Any, filter: IncidentFilter | None) -> Any:
             statement = statement.where(Incident.opened_at >= filter.opened_from)
         if filter.opened_until is not None:
             statement = statement.where(Incident.opened_at < filter.opened_until)
+    if filter.sla_state:
+        access.check_read([sla_state.FIELD])
+        states = [s.value for s in filter.sla_state]
+        statement = statement.where(sla_state.incident_condition(states))
     return statement
 
 
-@strawberry.input
+@strawberry.input(
+    description="With `template`, the fields given here win over the template's (null "
+    "leaves one empty); the template fills in the rest."
+)
 class CreateIncidentInput:
-    title: str
-    description: str | None = None
-    caller: relay.GlobalID | None = None
-    contact_phone: str | None = None
-    category: str | None = None
-    nature: str | None = None
-    impact: str | None = None
-    urgency: str | None = None
-    level: str | None = None
-    level_reason: str | None = None
-    service_unit: relay.GlobalID | None = None
-    assignee: relay.GlobalID | None = None
-    group: relay.GlobalID | None = None
-    custom_fields: JSON | None = None
+    template: relay.GlobalID | None = strawberry.field(
+        default=strawberry.UNSET, description="An active IncidentTemplate to start from."
+    )
+    title: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Required, unless the template gives one."
+    )
+    description: str | None = strawberry.UNSET
+    caller: relay.GlobalID | None = strawberry.UNSET
+    contact_phone: str | None = strawberry.UNSET
+    category: str | None = strawberry.UNSET
+    nature: str | None = strawberry.UNSET
+    impact: str | None = strawberry.UNSET
+    urgency: str | None = strawberry.UNSET
+    level: str | None = strawberry.UNSET
+    level_reason: str | None = strawberry.UNSET
+    service_unit: relay.GlobalID | None = strawberry.UNSET
+    assignee: relay.GlobalID | None = strawberry.UNSET
+    group: relay.GlobalID | None = strawberry.UNSET
+    custom_fields: JSON | None = strawberry.UNSET
 
 
 @strawberry.input(description="Only the fields given change; null clears one.")
@@ -304,6 +367,18 @@ class UpdateIncidentPayload:
 
 
 @strawberry.type
+class EscalateIncidentToProblemPayload:
+    incident: IncidentType
+    problem: RecordReference = strawberry.field(description="The problem the incident went to.")
+
+
+@strawberry.type
+class ArchiveIncidentToKnowledgePayload:
+    incident: IncidentType
+    knowledge: RecordReference = strawberry.field(description="The knowledge draft started.")
+
+
+@strawberry.type
 class IncidentQuery:
     @strawberry.field(description="One incident; null when there is none the viewer may see.")
     def incident(self, info: Info[Context, Any], id: relay.GlobalID) -> IncidentType | None:
@@ -345,7 +420,14 @@ class IncidentMutation:
         self, info: Info[Context, Any], input: CreateIncidentInput
     ) -> CreateIncidentPayload:
         info.context.require_actor()
-        incident = service.create_incident(info.context.session, **_values(input))
+        values = _values(input)
+        if input.template:
+            from openitsm.plugins.incident.incident_templates import with_template
+            from openitsm.plugins.incident.template_schema import template_id
+
+            chosen = template_id(input.template, "template")
+            values = with_template(info.context.session, chosen, values)
+        incident = service.create_incident(info.context.session, **values)
         return CreateIncidentPayload(incident=incident)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Fails with CONFLICT when `version` is not the latest.")
@@ -455,3 +537,59 @@ class IncidentMutation:
         parent_id = decode_id(parent, IncidentType, "parent") if parent else None
         incident = service.link_parent(info.context.session, _id(id), parent_id, version)
         return IncidentPayload(incident=incident)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Open a problem from the incident (升级为问题) and link the two; "
+        "BAD_USER_INPUT when no enabled module takes problems."
+    )
+    def escalate_incident_to_problem(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int
+    ) -> EscalateIncidentToProblemPayload:
+        from openitsm.plugins.incident import offers
+
+        info.context.require_actor()
+        session = info.context.session
+        ref = offers.escalate_to_problem(session, _id(id), version)
+        return EscalateIncidentToProblemPayload(
+            incident=service.get_incident(session, _id(id)),  # type: ignore[arg-type]
+            problem=RecordReference(kind=ref.kind, record_id=ref.id),
+        )
+
+    @strawberry.mutation(
+        description="Start a knowledge draft from a resolved or closed incident (归档知识库) "
+        "and link the two; BAD_USER_INPUT when no enabled module takes knowledge."
+    )
+    def archive_incident_to_knowledge(
+        self, info: Info[Context, Any], id: relay.GlobalID, version: int
+    ) -> ArchiveIncidentToKnowledgePayload:
+        from openitsm.plugins.incident import offers
+
+        info.context.require_actor()
+        session = info.context.session
+        ref = offers.archive_to_knowledge(session, _id(id), version)
+        return ArchiveIncidentToKnowledgePayload(
+            incident=service.get_incident(session, _id(id)),  # type: ignore[arg-type]
+            knowledge=RecordReference(kind=ref.kind, record_id=ref.id),
+        )
+
+
+@strawberry.type
+class IncidentSubscription:
+    @strawberry.subscription(
+        description="The incident each time it changes, as the viewer may see it then; "
+        "nothing while they may not see it."
+    )
+    def incident_changed(
+        self, info: Info[Context, Any], id: relay.GlobalID
+    ) -> AsyncGenerator[IncidentType, None]:
+        return record_changes(  # type: ignore[return-value]
+            info, service.INCIDENT.name, _id(id), action=service.READ
+        )
+
+    @strawberry.subscription(
+        description="Every incident the viewer may see, each time it is created or changes."
+    )
+    def incidents_changed(self, info: Info[Context, Any]) -> AsyncGenerator[IncidentType, None]:
+        return record_changes(  # type: ignore[return-value]
+            info, service.INCIDENT.name, action=service.READ
+        )

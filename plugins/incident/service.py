@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,11 +28,17 @@ from openitsm.kernel import (
     utcnow,
 )
 from openitsm.kernel.access.fields import check_write
-from openitsm.kernel.access.scope import ScopeColumns, get_visible
+from openitsm.kernel.access.scope import (
+    ScopeColumns,
+    get_visible,
+    scope_filter,
+    scopes_of,
+    visible,
+)
 from openitsm.kernel.customfields import service as customfields
 from openitsm.kernel.db.session import begin_write
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
-from openitsm.kernel.errors import _t
+from openitsm.kernel.errors import Forbidden, NotFound, _t
 from openitsm.kernel.forms import sanitise_html
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department, ServiceUnit, UserServiceUnit
@@ -61,6 +67,8 @@ CLOSE = "incident.close"
 REOPEN = "incident.reopen"
 CANCEL = "incident.cancel"
 RATE = "incident.rate"
+ESCALATE_PROBLEM = "incident.escalate_problem"
+ARCHIVE_KNOWLEDGE = "incident.archive_knowledge"
 
 # The kernel dictionaries each coded field takes its values from.
 DICTIONARIES = {
@@ -108,15 +116,60 @@ def _describe(incident: Incident) -> dict[str, Any]:
     return {"title": f"{incident.number} {incident.title}", "status": incident.status}
 
 
+SCOPE = ScopeColumns(
+    owner=("caller_id", "assignee_id"), department="group_id", service_unit="service_unit_id"
+)
+# The kind as the kernel's data scope alone sees it; `INCIDENT` widens its `own` (below).
+_SCOPED = RecordKind("incident", Incident, scope=SCOPE)
+
+
+def step_incidents(actor: Actor) -> Select[Any]:
+    """Ids of the incidents with an open process step in `actor`'s inbox — assigned to
+    them, or offered to them (by name, department or role) and not yet claimed: the
+    kernel's inbox query as one subquery."""
+    from openitsm.kernel.workflow.models import ProcessInstance, WorkItem
+    from openitsm.kernel.workflow.runtime import inbox_query
+
+    return (
+        inbox_query(actor)
+        .with_only_columns(ProcessInstance.record_id)
+        .join_from(WorkItem, ProcessInstance, ProcessInstance.id == WorkItem.instance_id)
+        .where(ProcessInstance.record_kind == "incident")
+    )
+
+
+def _visibility(actor: Actor) -> ColumnElement[bool]:
+    """The data scope of incidents, where `own` means the incidents that are the person's:
+    those they reported, those assigned to them, and those whose open process step is
+    theirs. A step handed to a vendor (or anyone working from the portal) is what lets them
+    open the incident, comment on it and read its files; once the step is done, only what
+    their scope gives otherwise remains."""
+    granted = scope_filter(actor, _SCOPED)
+    scopes = scopes_of(actor, "incident")
+    if actor.user_id is None or "own" not in scopes or "all" in scopes:
+        return granted
+    return or_(granted, Incident.id.in_(step_incidents(actor)))
+
+
+def dispatched_to(actor: Actor) -> ColumnElement[bool]:
+    """The incidents dispatched to `actor`: assigned to them (or to whom they stand in
+    for), or with an open process step in their inbox (see `step_incidents`)."""
+    from openitsm.kernel.workflow.runtime import acting_people
+
+    return or_(
+        Incident.assignee_id.in_(sorted(acting_people(actor))),
+        Incident.id.in_(step_incidents(actor)),
+    )
+
+
 INCIDENT = RecordKind(
     "incident",
     Incident,
     labels={"zh-CN": "事件", "en": "Incident"},
     describe=_describe,
     url="/incidents/{id}",
-    scope=ScopeColumns(
-        owner=("caller_id", "assignee_id"), department="group_id", service_unit="service_unit_id"
-    ),
+    scope=SCOPE,
+    visibility=_visibility,
     shows=("number", "title", "status"),
     searched=("title", "description", "contact_phone", "resolution"),
     search_number="number",
@@ -130,6 +183,7 @@ INCIDENT = RecordKind(
         "supervisor": "all",
         "administrator": "all",
         "end_user": "own",
+        "vendor": "own",
     },
 )
 
@@ -156,7 +210,9 @@ def reopen_days(session: Session) -> int:
     return int(getattr(settings, "reopen_days", 14))
 
 
-def _site_zone(session: Session) -> ZoneInfo:
+def site_zone(session: Session) -> ZoneInfo:
+    """The site's time zone (`time_zone`): whose calendar years number incidents and whose
+    calendar months the satisfaction statistics count by."""
     settings = _settings(session)
     return ZoneInfo(getattr(settings, "time_zone", "Asia/Shanghai"))
 
@@ -255,22 +311,69 @@ def _service_unit(session: Session, unit_id: int | None) -> int | None:
     return unit_id
 
 
-def determine_level(impact: str | None, urgency: str | None) -> str | None:
-    """The level the impact × urgency matrix gives (p1 most urgent), or None without both.
-
-    The SLA engine may later replace this with its multi-dimensional matrix; callers pass
-    an explicit level (with a reason) to override it.
-    """
+def table_level(impact: str | None, urgency: str | None) -> str | None:
+    """The level the module's own impact × urgency table gives (p1 most urgent), or None
+    without both: what a site without SLA matrix rules for incidents gets."""
     if impact not in IMPACT_RANK or urgency not in URGENCY_RANK:
         return None
     return LEVELS[(IMPACT_RANK[impact] + URGENCY_RANK[urgency]) // 2 - 1]
+
+
+def _category_chain(session: Session, code: str | None) -> tuple[str, ...]:
+    """The category's code and its parents' codes, most specific first (one query), so a
+    matrix rule on `hardware` applies to an incident filed under `printer`."""
+    if not code:
+        return ()
+    rows = session.execute(
+        select(DictionaryItem.id, DictionaryItem.parent_id, DictionaryItem.code)
+        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
+        .where(Dictionary.code == DICTIONARIES["category"])
+    ).all()
+    by_id = {row.id: row for row in rows}
+    node = next((row for row in rows if row.code == code), None)
+    chain: list[str] = []
+    while node is not None and node.code not in chain:
+        chain.append(node.code)
+        node = by_id.get(node.parent_id) if node.parent_id is not None else None
+    return tuple(chain) or (code,)
+
+
+def determine_level(session: Session, incident: Incident) -> str | None:
+    """The level of the SLA matrix of kind `incident` for the incident's category (with its
+    parents), impact, urgency and service unit; where no rule of the matrix matches, the
+    module's impact × urgency table (`table_level`). People may override it with a reason.
+
+    Costs one query when the site has no matrix rules for incidents, four when it has.
+    """
+    from openitsm.kernel.sla import service as sla
+    from openitsm.kernel.sla.models import SlaRule
+
+    has_rules = session.scalar(select(SlaRule.id).where(SlaRule.kind == INCIDENT.name).limit(1))
+    if has_rules is not None:
+        unit = (
+            session.scalar(
+                select(ServiceUnit.code).where(ServiceUnit.id == incident.service_unit_id)
+            )
+            if incident.service_unit_id is not None
+            else None
+        )
+        facts = {
+            "category": _category_chain(session, incident.category),
+            "impact": incident.impact,
+            "urgency": incident.urgency,
+            "service_unit": unit,
+        }
+        found = sla.determine_level(session, INCIDENT.name, facts)
+        if found is not None:
+            return found
+    return table_level(incident.impact, incident.urgency)
 
 
 def next_number(session: Session, when: dt.datetime | None = None) -> str:
     """The next number of the year, `INC-2026-000123`: one atomic upsert of the year's
     counter row (a row lock on PostgreSQL, the write lock on SQLite), so concurrent
     registrations never share one and no max()+1 race exists."""
-    year = (when or utcnow()).astimezone(_site_zone(session)).year
+    year = (when or utcnow()).astimezone(site_zone(session)).year
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = IncidentCounter.__table__
@@ -320,19 +423,28 @@ def _checked_values(
     return checked
 
 
-def _apply_level(incident: Incident, checked: Mapping[str, Any], creating: bool) -> None:
-    """The level the matrix gives, recomputed when impact or urgency change; a level given by
-    hand that differs from it needs a reason (and stays until impact or urgency change)."""
-    computed = determine_level(incident.impact, incident.urgency)
+# Fields whose change gives the incident its computed level again (the matrix's dimensions).
+LEVEL_DIMENSIONS = ("category", "impact", "urgency", "service_unit_id", "level")
+
+
+def _apply_level(
+    session: Session, incident: Incident, checked: Mapping[str, Any], creating: bool
+) -> None:
+    """The level `determine_level` gives, recomputed when one of the matrix's dimensions
+    changes; a level given by hand that differs from it needs a reason (and stays until one
+    of those dimensions changes)."""
     if checked.get("level") is not None:
-        if checked["level"] != computed and not (incident.level_reason or "").strip():
+        if (
+            not (incident.level_reason or "").strip()
+            and determine_level(session, incident) != checked["level"]
+        ):
             raise BadUserInput(
-                _t("Say why the level differs from the one impact and urgency give."),
+                _t("Say why the level differs from the one the SLA matrix gives."),
                 field="levelReason",
             )
         return
-    if creating or "impact" in checked or "urgency" in checked or "level" in checked:
-        incident.level = computed
+    if creating or any(name in checked for name in LEVEL_DIMENSIONS):
+        incident.level = determine_level(session, incident)
         incident.level_reason = None
 
 
@@ -387,7 +499,7 @@ def create_incident(session: Session, **values: Any) -> Incident:
     incident = Incident(
         number=next_number(session, now), status=NEW, opened_at=now, custom_fields={}, **checked
     )
-    _apply_level(incident, checked, creating=True)
+    _apply_level(session, incident, checked, creating=True)
     session.add(incident)
     _set_custom(session, incident, custom, creating=True)
     flush(session)
@@ -417,7 +529,7 @@ def update_incident(
     checked = _checked_values(session, changes, incident)
     for name, value in checked.items():
         setattr(incident, name, value)
-    _apply_level(incident, checked, creating=False)
+    _apply_level(session, incident, checked, creating=False)
     _set_custom(session, incident, changes.get("custom_fields"), creating=False)
     flush(session)
     return incident  # type: ignore[no-any-return]
@@ -733,3 +845,88 @@ def children_of(session: Session, incident_id: int) -> list[Incident]:
             .order_by(Incident.id)
         )
     )
+
+
+# --- the caller's side: the self-service portal ---------------------------------------
+
+
+def followed_condition(actor: Actor) -> ColumnElement[bool]:
+    """The incidents a person follows on the portal: those they reported, and those of
+    their service units. The data scope narrows both (`own` leaves only their own)."""
+    conditions = [Incident.caller_id == actor.user_id]
+    if actor.service_unit_ids:
+        conditions.append(Incident.service_unit_id.in_(sorted(actor.service_unit_ids)))
+    return or_(*conditions)
+
+
+def followed_incidents(session: Session, limit: int, actor: Actor | None = None) -> list[Incident]:
+    """The `limit` incidents `actor` (the session's by default) follows on the portal, the
+    last changed first, in one query under their data scope; none without `incident.read`."""
+    actor = actor or actor_of(session)
+    if actor.user_id is None or not actor.can(READ):
+        return []
+    statement = visible(select(Incident).where(followed_condition(actor)), actor, INCIDENT)
+    return list(
+        session.scalars(
+            statement.order_by(Incident.updated_at.desc(), Incident.id.desc()).limit(limit)
+        )
+    )
+
+
+def get_followed(session: Session, incident_id: int) -> Incident:
+    """An incident the session's actor follows on the portal (see `followed_incidents`),
+    else NOT_FOUND, as for one that does not exist."""
+    actor = require(actor_of(session), READ)
+    incident = (
+        session.scalar(
+            visible(
+                select(Incident).where(Incident.id == incident_id, followed_condition(actor)),
+                actor,
+                INCIDENT,
+            )
+        )
+        if actor.user_id is not None
+        else None
+    )
+    if incident is None:
+        raise NotFound(
+            _t("No {kind} with id {id}."),
+            field="id",
+            params={"kind": "incident", "id": incident_id},
+        )
+    return incident
+
+
+def receive_information(session: Session, incident_id: int) -> Incident:
+    """Information from the caller's side arrives on a followed incident (the page adds the
+    comment and files in the same unit of work). A closed or cancelled incident takes no
+    more; the caller's own answer takes an incident waiting for them back to work (in
+    progress, so its SLA clock runs again), while a colleague's only adds to it."""
+    incident = get_followed(session, incident_id)
+    if incident.status in (CLOSED, CANCELLED):
+        raise _refuse(
+            _t("A closed or cancelled incident takes no more information; report a new one."),
+            field="body",
+        )
+    if incident.status == WAITING and incident.caller_id == actor_of(session).user_id:
+        incident.status = IN_PROGRESS
+        flush(session)
+    return incident
+
+
+def rate_as_caller(
+    session: Session,
+    incident_id: int,
+    version: int | None = None,
+    *,
+    satisfaction: int,
+    comment: str | None = None,
+) -> Incident:
+    """The caller's own satisfaction from the portal: theirs only, once (a desk's call-back
+    may still correct it through `rate`); the rest of `rate`'s rules apply."""
+    incident = get_followed(session, incident_id)
+    if incident.caller_id is None or incident.caller_id != actor_of(session).user_id:
+        raise Forbidden(_t("Only the person who reported an incident may rate it here."))
+    if incident.satisfaction is not None:
+        raise _refuse(_t("You have already rated this incident."), field="satisfaction")
+    return rate(session, incident_id, version, satisfaction=satisfaction, comment=comment)

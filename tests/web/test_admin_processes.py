@@ -133,3 +133,11 @@ def test_the_problems_of_a_diagram_come_in_the_designers_language(kernel: Kernel
     )
     assert refused["message"].startswith("流程无法导入：head_approval：userTask 没有属性")
     assert "（另有" in refused["message"]
+
+
+def test_the_designer_offers_deadlines_from_the_sla(kernel: Kernel) -> None:
+    page = signed_in(kernel, "dana", PASSWORD).get("/admin/processes/two_level_approval").text
+    assert 'list="itsm-deadline-choices"' in page
+    for choice in ("sla:response", "sla:resolution"):
+        assert f'<option value="{choice}">' in page
+    assert 'data-attribute="deadlineFallback" data-kinds="userTask"' in page

@@ -118,7 +118,7 @@ def test_a_list_is_filtered_sorted_and_exported(
 def test_the_language_is_switched_in_the_user_menu(
     page: Page, sign_in: Callable[..., None]
 ) -> None:
-    sign_in(page, "enduser")
+    sign_in(page, "agent")
     assert page.locator("h1").inner_text() == "Workbench"
     page.click(".user-menu summary")
     page.select_option('.preferences select[name="locale"]', "zh-CN")

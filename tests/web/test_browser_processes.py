@@ -7,6 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -34,7 +38,8 @@ def test_the_designer_edits_a_steps_attributes_and_saves_a_checked_draft(
     with page.expect_response(lambda r: r.url.endswith("/admin/processes/draft")) as answer:
         page.click("[data-save]")
     assert answer.value.ok
-    page.wait_for_function("document.querySelector('[data-status]').textContent.includes('2')")
+    # A locator waits without evaluating a string (the page's CSP forbids eval).
+    expect(page.locator("[data-status]")).to_contain_text("2")
     assert page.locator("[data-publish]").is_enabled()
     # A countersign that is not one of all, any or ratio is refused and its step marked.
     page.click('[data-canvas] [data-element-id="it_countersign"]')

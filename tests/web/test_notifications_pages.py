@@ -15,7 +15,7 @@ from openitsm.kernel import Kernel
 from openitsm.kernel.access.actions import action_registry
 from openitsm.kernel.access.scope import set_role_scope
 from openitsm.kernel.identity import service as identity
-from openitsm.kernel.notifications import service
+from openitsm.kernel.notifications import digest, service
 from openitsm.kernel.notifications.models import FAILED, SENT, Notification, NotificationDelivery
 from openitsm.kernel.notifications.spec import PermanentDeliveryError
 from openitsm.kernel.organisation import service as org
@@ -182,3 +182,38 @@ def test_administrators_see_failed_deliveries_and_send_them_again(site: Site) ->
         assert session.get(NotificationDelivery, delivery.id).state == SENT  # type: ignore[union-attr]
     assert len(site.plugin.sent) == 1
     assert f'data-delivery="{delivery.id}"' not in root.get("/admin/notifications").text
+
+
+def test_profile_sets_the_digest_with_errors_next_to_the_field(site: Site) -> None:
+    client = signed_in(site.kernel, "plain", PASSWORD)
+    profile = client.get("/profile").text
+    assert f'name="digest_{OUTBOX}"' in profile
+    assert '<option value="immediate" selected>' in profile
+    keep = {"csrf": csrf_of(client), "on": [f"{EVENT}:in_app", f"{EVENT}:{OUTBOX}"]}
+    wrong = client.post(
+        "/profile/notifications",
+        data={**keep, f"digest_{OUTBOX}": "daily", f"digest_at_{OUTBOX}": ""},
+    )
+    assert wrong.status_code == 400
+    field = re.search(
+        rf'<div class="form-field invalid" data-digest="{OUTBOX}">(.*?)</div>', wrong.text, re.S
+    )
+    assert field is not None
+    assert '<option value="daily" selected>' in field.group(1)
+    assert "Give the time of your daily digest, like 09:00." in field.group(1)
+    with site.kernel.session() as session:
+        (setting,) = digest.digest_settings(session, site.kernel, site.ids["plain"], "en")
+        assert setting.frequency == "immediate"  # nothing was saved
+    saved = client.post(
+        "/profile/notifications",
+        data={**keep, f"digest_{OUTBOX}": "daily", f"digest_at_{OUTBOX}": "07:45"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    profile = client.get("/profile").text
+    assert '<option value="daily" selected>' in profile and 'value="07:45"' in profile
+    site.notify("plain")
+    assert site.plugin.sent == []  # held for tomorrow's 07:45
+    with site.kernel.session() as session:
+        (held,) = session.scalars(select(NotificationDelivery)).all()
+        assert held.state == "held" and held.digest_at is not None

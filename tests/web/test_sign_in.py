@@ -68,7 +68,7 @@ def test_signing_out_ends_the_session(
 ) -> None:
     page.goto("/login")
     sign_in(page, "enduser")
-    assert path_of(page) == "/"
+    assert path_of(page) == "/portal"  # an end user's home is the self-service portal
 
     if not sign_out(page):
         pytest.skip("the home page shows no sign-out button (a form posting to /logout)")

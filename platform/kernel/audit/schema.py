@@ -35,6 +35,8 @@ class AuditAction(enum.Enum):
     TOKEN_CREATED = "token_created"
     TOKEN_USED = "token_used"
     TOKEN_REVOKED = "token_revoked"
+    LINK = "link"
+    UNLINK = "unlink"
 
 
 @strawberry.type
@@ -87,10 +89,25 @@ class AuditEventType(ModelNode):
         ).load(root.id)
         hidden = info.context.hidden(root.record_kind)
         return [
-            FieldChange(field=r.field, old_value=r.old_value, new_value=r.new_value)
+            FieldChange(
+                field=r.field,
+                old_value=await _readable_link(info.context, r.field, r.old_value),
+                new_value=await _readable_link(info.context, r.field, r.new_value),
+            )
             for r in rows
             if r.field not in hidden
         ]
+
+
+async def _readable_link(context: Context, field: str, value: Any) -> Any:
+    """A link's history value names the other record: only to those who may see it."""
+    from openitsm.kernel.graphql.types import describe_loader
+    from openitsm.kernel.links import service as links
+
+    ref = links.history_ref(value) if field == links.HISTORY_FIELD else None
+    if ref is None or await describe_loader(context).load(ref) is not None:
+        return value
+    return {**value, "record": None}
 
 
 @strawberry.input
@@ -107,8 +124,9 @@ def readable_events(
     """`statement` without the events the actor may not learn of.
 
     Events of records outside the actor's data scope go, and so do updates that changed
-    only fields hidden from the actor (even the time of such a change says something) and
-    the events of link rows that make up a hidden field (a user's role grants).
+    only fields hidden from the actor (even the time of such a change says something), the
+    events of link rows that make up a hidden field (a user's role grants), and the record
+    links that do (`RecordKind.link_fields`), on both linked records.
     `only` names the one kind the statement is already limited to.
     """
     if actor.superuser:
@@ -121,6 +139,11 @@ def readable_events(
     ]
     if hidden_parts:
         statement = statement.where(AuditEvent.record_kind.not_in(sorted(hidden_parts)))
+    from openitsm.kernel.links.service import hidden_history
+
+    hidden_links = hidden_history(kinds, actor)
+    if hidden_links is not None:  # links that make up a hidden field (a complaint's cause)
+        statement = statement.where(~hidden_links)
     for kind in [kinds.kinds[only]] if only in kinds else kinds.kinds.values():
         conditions = []
         if kind.restricted and only is None:

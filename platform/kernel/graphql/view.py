@@ -22,6 +22,7 @@ from graphql import DocumentNode, get_operation_ast
 from graphql import OperationType as CoreOperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.websockets import WebSocket
 from strawberry.http.ides import get_graphql_ide_html
 
 from openitsm.kernel.actors import ANONYMOUS
@@ -104,6 +105,14 @@ async def graphql_endpoint(request: Request) -> Response:
     return Response(
         orjson.dumps(result), media_type="application/json", headers={"x-request-id": request_id}
     )
+
+
+async def graphql_websocket(websocket: WebSocket) -> None:
+    """`/graphql` over WebSocket: subscriptions (`openitsm.kernel.graphql.websocket`, imported
+    on the first connection, so a process that serves none never loads it)."""
+    from openitsm.kernel.graphql.websocket import serve
+
+    await serve(websocket)
 
 
 def execute(

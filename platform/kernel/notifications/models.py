@@ -10,7 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from openitsm.kernel.db import Base, IdMixin, UTCDateTime, utcnow
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED)
+# Kept for the user's digest of `digest_at`; then gathered into that digest's delivery.
+HELD, DIGESTED = "held", "digested"
+DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED, HELD, DIGESTED)
+# How often a user's digest of a channel goes out; "immediate" (no digest) has no row.
+IMMEDIATE, HOURLY, DAILY = "immediate", "hourly", "daily"
+DIGEST_FREQUENCIES = (IMMEDIATE, HOURLY, DAILY)
 
 
 class Notification(IdMixin, Base):
@@ -36,6 +41,8 @@ class Notification(IdMixin, Base):
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str | None] = mapped_column(String(500))
+    # The record's title as the recipient could read it then; a digest groups by it.
+    record_label: Mapped[str | None] = mapped_column(String(300))
     in_app: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -46,11 +53,17 @@ class NotificationDelivery(IdMixin, Base):
 
     `key` (`<notification>:<channel>`) is unique, so a delivery exists once; its `state`
     moves pending -> sending -> sent, or back to pending with a later `next_attempt_at`
-    after a transient failure, or to failed. Quiet hours hold it by `next_attempt_at` too.
+    after a transient failure, or to failed. Quiet hours hold it by `next_attempt_at` too
+    (the `held` flag). For a user who reads this channel as a digest it is `held` (the
+    state) until its digest's slot `digest_at`, then `digested` into the digest's own
+    delivery (`digest_id`), and sent together with it.
     """
 
     __tablename__ = "notification_delivery"
-    __table_args__ = (Index("ix_notification_delivery_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notification_delivery_due", "state", "next_attempt_at"),
+        Index("ix_notification_delivery_digest_due", "state", "digest_at"),
+    )
 
     key: Mapped[str] = mapped_column(String(200), unique=True)
     notification_id: Mapped[int] = mapped_column(
@@ -67,6 +80,10 @@ class NotificationDelivery(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    digest_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    digest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notification_delivery.id", ondelete="SET NULL"), index=True
+    )
 
 
 class NotificationPreference(IdMixin, Base):
@@ -79,6 +96,20 @@ class NotificationPreference(IdMixin, Base):
     event: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(50))
     enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class DigestPreference(IdMixin, Base):
+    """A user's digest of one channel: what it brings is gathered and sent `hourly`, or
+    `daily` at `at` (minutes after midnight in their own time zone). Without a row the
+    channel sends each notification as it comes."""
+
+    __tablename__ = "notification_digest_preference"
+    __table_args__ = (UniqueConstraint("user_id", "channel"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(50))
+    frequency: Mapped[str] = mapped_column(String(10))
+    at: Mapped[int | None] = mapped_column(Integer)
 
 
 class QuietHours(IdMixin, Base):

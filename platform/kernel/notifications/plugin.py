@@ -3,14 +3,14 @@ channel, the workflow's events, the delivery tasks, GraphQL and the administrato
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from openitsm.kernel.access.actions import ActionSpec
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.kernel.notifications import service
+from openitsm.kernel.notifications import digest, service
 from openitsm.kernel.notifications.models import (
+    DigestPreference,
     Notification,
     NotificationDelivery,
     NotificationPreference,
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
     from openitsm.kernel.workflow.engine import WorkflowEvent
 
-log = logging.getLogger("openitsm.notifications")
 TELL_TASK = "kernel.notifications.tell_workflow_event"
 
 
@@ -51,14 +50,26 @@ def dispatch_notifications(session: Session) -> int:
     return service.dispatch_due(session)
 
 
+@periodic_task(crontab())
+def gather_digests(session: Session) -> int:
+    """Every minute: one message per user and channel whose digest slot has come."""
+    return len(digest.gather_due(session))
+
+
 @hookimpl
 def register_models() -> list[type]:
-    return [Notification, NotificationDelivery, NotificationPreference, QuietHours]
+    return [
+        Notification,
+        NotificationDelivery,
+        NotificationPreference,
+        DigestPreference,
+        QuietHours,
+    ]
 
 
 @hookimpl
 def register_tasks() -> list[Any]:
-    return [deliver_notification, tell_workflow_event, dispatch_notifications]
+    return [deliver_notification, tell_workflow_event, dispatch_notifications, gather_digests]
 
 
 @hookimpl
@@ -100,11 +111,12 @@ def register_graphql() -> GraphQLContribution:
 @hookimpl
 def on_workflow_event(event: WorkflowEvent, kernel: Kernel) -> None:
     """Work-item events reach the assignee, the candidates, or the owner roles, through the
-    queue (each queued run is told once: its key is its own)."""
+    queue, keyed by the event so that a repeated relay tells people once. A failure to
+    queue propagates: the outbox keeps the event and relays it again."""
     import dataclasses
     import uuid
 
-    try:
-        kernel.tasks[TELL_TASK].enqueue(dataclasses.asdict(event), key=uuid.uuid4().hex)
-    except Exception:
-        log.exception("could not queue the notifications of %s", event)
+    from openitsm.kernel.queue.outbox import event_key
+
+    key = event_key("workflow", event.event_id) if event.event_id else uuid.uuid4().hex
+    kernel.tasks[TELL_TASK].enqueue(dataclasses.asdict(event), key=key)

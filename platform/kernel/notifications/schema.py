@@ -4,6 +4,7 @@ deliveries that failed or wait."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any
 
 import strawberry
@@ -14,7 +15,7 @@ from openitsm.kernel.errors import Unauthenticated
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.nodes import ModelNode, decode_id
-from openitsm.kernel.notifications import service
+from openitsm.kernel.notifications import digest, service
 from openitsm.kernel.notifications.models import FAILED, PENDING, SENDING, Notification
 from openitsm.kernel.notifications.render import absolute
 
@@ -67,10 +68,30 @@ class QuietHours:
     ends: str = strawberry.field(description="HH:MM; at or before `starts`: the next day.")
 
 
+@strawberry.enum(description="How often a channel brings the viewer's notifications.")
+class DigestFrequency(enum.Enum):
+    IMMEDIATE = "immediate"
+    HOURLY = "hourly"
+    DAILY = "daily"
+
+
+@strawberry.type(description="The viewer's digest of one channel (in-app is never a digest).")
+class NotificationDigest:
+    channel: str
+    channel_label: str
+    frequency: DigestFrequency
+    at: str | None = strawberry.field(
+        description="HH:MM in the viewer's time zone, for a daily digest."
+    )
+
+
 @strawberry.type
 class NotificationSettings:
     preferences: list[NotificationPreference]
     quiet_hours: QuietHours | None
+    digests: list[NotificationDigest] = strawberry.field(
+        description="Per channel that offers one: each message at once, or gathered."
+    )
 
 
 @strawberry.type(description="A notification on its way through a channel other than in-app.")
@@ -86,6 +107,9 @@ class NotificationDelivery:
     created_at: dt.datetime
     recipient: str
     subject: str
+    digest_at: dt.datetime | None = strawberry.field(
+        description="State `held`: the digest it waits for."
+    )
 
 
 def _settings(info: Info[Context, Any], user_id: int) -> NotificationSettings:
@@ -103,6 +127,15 @@ def _settings(info: Info[Context, Any], user_id: int) -> NotificationSettings:
             for p in service.preferences(session, kernel, user_id, info.context.locale)
         ],
         quiet_hours=QuietHours(starts=found[0], ends=found[1]) if found else None,
+        digests=[
+            NotificationDigest(
+                channel=d.channel,
+                channel_label=d.channel_label,
+                frequency=DigestFrequency(d.frequency),
+                at=d.at,
+            )
+            for d in digest.digest_settings(session, kernel, user_id, info.context.locale)
+        ],
     )
 
 
@@ -158,6 +191,7 @@ class NotificationQuery:
                 created_at=d.created_at,
                 recipient=name,
                 subject=n.subject,
+                digest_at=d.digest_at,
             )
             for d, n, name in found
         ]
@@ -191,6 +225,28 @@ class NotificationMutation:
     ) -> NotificationSettings:
         user_id = _person(info)
         service.set_quiet_hours(info.context.session, info.context.actor, starts, ends)
+        return _settings(info, user_id)
+
+    @strawberry.mutation(
+        description="Have one channel bring the viewer's notifications at once, or gathered "
+        "into one message every hour or every day at `at` (HH:MM, their time zone)."
+    )
+    def set_notification_digest(
+        self,
+        info: Info[Context, Any],
+        channel: str,
+        frequency: DigestFrequency,
+        at: str | None = None,
+    ) -> NotificationSettings:
+        user_id = _person(info)
+        digest.set_digest(
+            info.context.session,
+            info.context.kernel,
+            info.context.actor,
+            channel,
+            frequency.value,
+            at,
+        )
         return _settings(info, user_id)
 
     @strawberry.mutation(description="Send a failed or waiting delivery again now.")

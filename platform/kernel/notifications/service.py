@@ -27,8 +27,16 @@ from openitsm.kernel.db import utcnow
 from openitsm.kernel.db.session import after_commit
 from openitsm.kernel.errors import BadUserInput, NotFound, _t
 from openitsm.kernel.identity.models import User
+from openitsm.kernel.notifications.digest import (
+    DIGEST_EVENT,
+    choices_of,
+    mark_members_sent,
+    slot_for,
+)
 from openitsm.kernel.notifications.models import (
+    DIGESTED,
     FAILED,
+    HELD,
     PENDING,
     SENDING,
     SENT,
@@ -178,6 +186,7 @@ def notify(
         row.user_id: row
         for row in session.scalars(select(QuietHours).where(QuietHours.user_id.in_(ids)))
     }
+    digests = choices_of(session, ids)
     usable = registry.usable_channels(kernel)
     kind = kernel.record_kinds.get(record.kind) if record is not None else None
     link = url or (kind.url.format(id=record.id) if kind and kind.url and record else None)
@@ -217,6 +226,7 @@ def notify(
             body_text=rendered.text,
             body_html=rendered.html,
             url=link,
+            record_label=str(context["record_label"])[:300] or None,
             in_app=any(c.name == IN_APP for c in channels),
             created_at=now,
         )
@@ -229,9 +239,12 @@ def notify(
             address = channel.address(user)
             if not address:
                 continue
+            digest_at = slot_for(
+                channel, digests.get((user.id, channel.name)), spec.urgent, user.time_zone, now
+            )
             held = (
                 quiet_until(hours.starts, hours.ends, user.time_zone, now)
-                if hours is not None and channel.quiet_hours
+                if hours is not None and channel.quiet_hours and digest_at is None
                 else None
             )
             session.add(
@@ -241,9 +254,10 @@ def notify(
                     user_id=user.id,
                     channel=channel.name,
                     address=address[:254],
-                    state=PENDING,
-                    next_attempt_at=held or now,
+                    state=PENDING if digest_at is None else HELD,
+                    next_attempt_at=digest_at or held or now,
                     held=held is not None,
+                    digest_at=digest_at,
                     created_at=now,
                 )
             )
@@ -255,6 +269,7 @@ def notify(
             for d in session.scalars(
                 select(NotificationDelivery).where(
                     NotificationDelivery.notification_id.in_([n.id for n in created]),
+                    NotificationDelivery.state == PENDING,
                     NotificationDelivery.held.is_(False),
                 )
             )
@@ -362,6 +377,8 @@ def deliver(session: Session, delivery_id: int, now: dt.datetime | None = None) 
     assert delivery is not None
     if error is None:
         delivery.state, delivery.sent_at, delivery.last_error = SENT, utcnow(), None
+        if message.event == DIGEST_EVENT:
+            mark_members_sent(session, delivery.id, delivery.sent_at)
     elif transient and delivery.attempts < MAX_ATTEMPTS:
         delivery.state = PENDING
         delivery.next_attempt_at = now + backoff(delivery.attempts)
@@ -418,6 +435,10 @@ def retry_delivery(session: Session, actor: Actor, delivery_id: int) -> Notifica
         raise NotFound(_t("No notification delivery {id}."), params={"id": delivery_id})
     if delivery.state == SENT:
         raise BadUserInput(_t("This notification was already sent."), field="id")
+    if delivery.state == DIGESTED:
+        raise BadUserInput(
+            _t("This notification goes out in a digest; send the digest again."), field="id"
+        )
     delivery.state, delivery.attempts, delivery.held = PENDING, 0, False
     delivery.next_attempt_at = utcnow()
     session.flush()

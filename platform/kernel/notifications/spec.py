@@ -43,13 +43,16 @@ class Templates:
 @dataclass(frozen=True)
 class NotificationEvent:
     """Something people are told about: `templates` by locale (zh-CN and en; English is
-    the fallback), `channels` the ones it is sent on unless a user turns them off."""
+    the fallback), `channels` the ones it is sent on unless a user turns them off.
+    `urgent` ones (an SLA breach) go out at once even to users who read a channel as a
+    digest."""
 
     name: str
     labels: Mapping[str, str]
     templates: Mapping[str, Templates]
     channels: tuple[str, ...] = (IN_APP, EMAIL)
     description: str = ""
+    urgent: bool = False
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.name)
@@ -118,8 +121,9 @@ class Channel:
     """A way to reach people. `send(kernel, message)` raises `DeliveryError` (or anything
     else, taken as transient) when it cannot; None for the in-app channel, which the
     notification row itself is. `address(user)` says where to send (None: the user cannot
-    be reached this way), `available(kernel)` whether it is configured, and `quiet_hours`
-    whether a user's quiet hours hold it back."""
+    be reached this way), `available(kernel)` whether it is configured, `quiet_hours`
+    whether a user's quiet hours hold it back, and `digest` whether a user may have it
+    gather their notifications into one message an hour or a day."""
 
     name: str
     labels: Mapping[str, str]
@@ -127,6 +131,7 @@ class Channel:
     address: Callable[[Any], str | None] = lambda user: None
     available: Callable[[Kernel], bool] = lambda kernel: True
     quiet_hours: bool = True
+    digest: bool = False
 
     def label(self, locale: str) -> str:
         return pick_label(self.labels, locale, self.name)
@@ -209,6 +214,14 @@ class NotificationRegistry:
     def usable_channels(self, kernel: Kernel) -> list[Channel]:
         """The channels a notification can go out on now (in declaration order)."""
         return [c for c in self.channels.values() if c.available(kernel)]
+
+    def digest_channels(self, kernel: Kernel) -> list[Channel]:
+        """The usable channels a user may read as a digest (never the in-app one)."""
+        return [
+            c
+            for c in self.usable_channels(kernel)
+            if c.digest and c.send is not None and c.name != IN_APP
+        ]
 
 
 _REGISTRIES: weakref.WeakKeyDictionary[Kernel, NotificationRegistry] = weakref.WeakKeyDictionary()

@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.kernel.queue.models import TaskReceipt
+from openitsm.kernel.queue.models import OutboxEvent, TaskReceipt
 from openitsm.kernel.queue.tasks import Task, crontab, periodic_task
 
 RECEIPT_DAYS = 30
@@ -24,7 +24,7 @@ def purge_task_receipts(session: Session) -> int:
 
 @hookimpl
 def register_models() -> list[type]:
-    return [TaskReceipt]
+    return [TaskReceipt, OutboxEvent]
 
 
 @hookimpl

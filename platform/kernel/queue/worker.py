@@ -1,4 +1,5 @@
-"""`openitsm worker`: a huey consumer running every enabled plugin's tasks."""
+"""`openitsm worker`: a huey consumer running every enabled plugin's tasks, and the relay
+of the event outbox."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from openitsm.kernel.errors import ConfigurationError
+from openitsm.kernel.queue.outbox import start_relay
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -38,7 +40,9 @@ def run_worker(kernel: Kernel, workers: int | None = None) -> None:
         max_delay=MAX_POLL_DELAY,
     )
     kernel.hook.on_startup(kernel=kernel)
+    stop_relay = start_relay(kernel)  # events the web processes' transactions wrote
     try:
         consumer.run()
     finally:
+        stop_relay()
         kernel.hook.on_shutdown(kernel=kernel)

@@ -50,6 +50,7 @@ from openitsm.kernel.sla.clock import (
 from openitsm.kernel.sla.models import SlaClock, SlaServiceUnitCalendar
 from openitsm.kernel.sla.service import ACTIVE, levels_by_key
 from openitsm.kernel.sla.subjects import SlaEvent, SlaSubject, sla_subjects
+from openitsm.kernel.workflow.sla_deadlines import follow_clocks
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -265,8 +266,10 @@ def recompute_records(
     fresh: bool = False,
 ) -> dict[int, Clock]:
     """Recompute and store the clocks of records `ids` of one kind: one query for their
-    history, one for the levels, one for their stored clocks, then the writes. A record
-    without history (or deleted) loses its clock."""
+    history, one for the levels, one for their stored clocks, then the writes, and one
+    UPDATE moving the due times of their open process steps that count on the SLA
+    (`openitsm.kernel.workflow.sla_deadlines`). A record without history (or deleted)
+    loses its clock."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
@@ -323,6 +326,7 @@ def recompute_records(
     if new_rows:
         _insert_new(session, new_rows)
     flush(session)
+    follow_clocks(session, subject.kind, wanted)  # steps whose deadline is this SLA
     return clocks
 
 

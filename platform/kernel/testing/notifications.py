@@ -48,7 +48,8 @@ ASSIGNED = NotificationEvent(
 
 
 class NotifyingTickets(TicketPlugin):
-    """Tickets, the event `tickets.assigned` and the channel `outbox` (address: the email).
+    """Tickets, the event `tickets.assigned` and the channel `outbox` (address: the email;
+    it may be read as a digest).
 
     `sent` collects the messages the channel sent; set `failure` to an exception to make
     every send raise it."""
@@ -71,4 +72,8 @@ class NotifyingTickets(TicketPlugin):
         def address(user: Any) -> str | None:
             return user.email or None
 
-        return [Channel(OUTBOX, {"zh-CN": "测试发件箱", "en": "Outbox"}, self.send, address)]
+        return [
+            Channel(
+                OUTBOX, {"zh-CN": "测试发件箱", "en": "Outbox"}, self.send, address, digest=True
+            )
+        ]

@@ -58,6 +58,7 @@ ATTRIBUTES: Mapping[str, frozenset[str]] = {
             "countersign",
             "veto",
             "deadline",
+            "deadlineFallback",
             "escalation",
             "returnTargets",
             "jump",
@@ -80,6 +81,8 @@ CODE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 # A duty rota's key, as `openitsm.kernel.organisation.duty.KEY` allows it.
 DUTY_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ESCALATION = ("reassign", "notify", "boundary")
+# A step's deadline taken from the SLA clock of the record its instance drives.
+SLA_DEADLINES = ("sla:response", "sla:resolution")
 # A name in one of the product's languages beside `name`: itsm:name-en="Approve".
 NAME_IN = re.compile(r"^name-(zh-CN|en)$")
 
@@ -171,7 +174,8 @@ class Node:
     candidate_duty: tuple[str, ...] = ()  # duty rota keys: whoever is on duty is offered it
     names: tuple[tuple[str, str], ...] = ()  # (locale, name) from itsm:name-<locale>
     countersign: Countersign | None = None
-    deadline: str | None = None  # ISO 8601 duration in business time
+    deadline: str | None = None  # ISO 8601 duration in business time, or sla:<target>
+    deadline_fallback: str | None = None  # with an SLA deadline: used while the clock has none
     escalation: str | None = None
     return_targets: tuple[str, ...] = ()
     jump: bool = False
@@ -185,6 +189,13 @@ class Node:
     business_time: bool = True
     cancel_activity: bool = True
     calendar: str | None = None  # the business calendar its deadline counts on (its key)
+
+    @property
+    def sla_target(self) -> str | None:
+        """`response` or `resolution` when the deadline comes from the record's SLA clock."""
+        if self.deadline is not None and self.deadline in SLA_DEADLINES:
+            return self.deadline.removeprefix("sla:")
+        return None
 
 
 @dataclass(frozen=True)
@@ -404,7 +415,18 @@ class _Reader:
         elif "veto" in attributes:
             self.problem(node_id, _t("itsm:veto goes with itsm:countersign"))
         if "deadline" in attributes:
-            values["deadline"] = self.duration(node_id, "itsm:deadline", attributes["deadline"])
+            values["deadline"] = self.deadline(node_id, attributes["deadline"])
+        if "deadlineFallback" in attributes:
+            if attributes.get("deadline") not in SLA_DEADLINES:
+                self.problem(
+                    node_id,
+                    _t(
+                        "itsm:deadlineFallback goes with an sla:response or sla:resolution deadline"
+                    ),
+                )
+            values["deadline_fallback"] = self.duration(
+                node_id, "itsm:deadlineFallback", attributes["deadlineFallback"]
+            )
         if "escalation" in attributes:
             if attributes["escalation"] not in ESCALATION:
                 self.problem(
@@ -481,6 +503,23 @@ class _Reader:
         if "businessTime" in attributes:
             values["business_time"] = self.flag(node_id, "businessTime", attributes["businessTime"])
         return values
+
+    def deadline(self, node_id: str, text: str) -> str | None:
+        """A user task's deadline: a duration, or the SLA target of the step's record."""
+        if text in SLA_DEADLINES:
+            return text
+        match = DURATION.match(text)
+        if match is None or not any(match.groups()):
+            self.problem(
+                node_id,
+                _t(
+                    "itsm:deadline: '{text}' is not a duration like PT4H, P2D or P1DT12H, "
+                    "nor sla:response or sla:resolution"
+                ),
+                text=text,
+            )
+            return None
+        return text
 
     def duration(self, node_id: str, name: str, text: str) -> str | None:
         match = DURATION.match(text)

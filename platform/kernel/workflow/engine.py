@@ -15,6 +15,7 @@ child instance. The instance ends when its last token does.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import weakref
 from collections.abc import Callable, Mapping
@@ -27,8 +28,9 @@ from sqlalchemy.orm import Session
 
 from openitsm.kernel.actors import SYSTEM, Actor
 from openitsm.kernel.db import utcnow
-from openitsm.kernel.db.session import after_commit, begin_write, flush
+from openitsm.kernel.db.session import begin_write, flush
 from openitsm.kernel.errors import BadUserInput, Conflict, NotFound, _t
+from openitsm.kernel.queue import outbox
 from openitsm.kernel.workflow.definition import (
     Countersign,
     Flow,
@@ -54,6 +56,7 @@ from openitsm.kernel.workflow.models import (
     WorkItem,
 )
 from openitsm.kernel.workflow.participants import needed_approvals, resolve_participants
+from openitsm.kernel.workflow.sla_deadlines import opening_times
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -82,10 +85,14 @@ class ServiceContext:
     variables: Mapping[str, Any]
 
 
+OUTBOX_TOPIC = "workflow"
+
+
 @dataclass(frozen=True)
 class WorkflowEvent:
     """Told to `on_workflow_event` after the step commits: `kind` is assigned, urged,
-    escalated, reminded, fallback (the assignee rule found nobody) or ended."""
+    escalated, reminded, fallback (the assignee rule found nobody) or ended. `event_id`,
+    the event's outbox row, is the same if a relay tells it twice: key queued work by it."""
 
     kind: str
     instance_id: int
@@ -98,6 +105,7 @@ class WorkflowEvent:
     department_ids: tuple[int, ...] = ()
     actor_label: str = "system"
     comment: str | None = None
+    event_id: int | None = None
 
 
 # Published versions never change and are never deleted, and instances run only published
@@ -477,9 +485,18 @@ class Engine:
                     comment=found.problem,
                 )
             )
-        due_at, remind_at = due_times(
-            self.session, node.deadline, self.now, definition.calendar_of(node.id)
-        )
+        sla_target = node.sla_target
+        calendar_key = definition.calendar_of(node.id)
+        if sla_target is None:
+            due_at, remind_at = due_times(self.session, node.deadline, self.now, calendar_key)
+            fallback_due, fallback_remind = None, None
+        else:
+            fallback_due, fallback_remind = due_times(
+                self.session, node.deadline_fallback, self.now, calendar_key
+            )
+            due_at, remind_at = opening_times(
+                self.session, instance, sla_target, (fallback_due, fallback_remind)
+            )
         if token.id is None:
             flush(self.session)
         items = []
@@ -494,6 +511,9 @@ class Engine:
                 signer_department_id=offer.signer_department_id,
                 due_at=due_at,
                 remind_at=remind_at,
+                sla_target=sla_target,
+                fallback_due_at=fallback_due,
+                fallback_remind_at=fallback_remind,
                 created_at=self.now,
             )
             self.session.add(item)
@@ -743,29 +763,24 @@ class Engine:
         )
 
     def end_step(self) -> None:
-        """End the step: write its log, and tell `on_workflow_event` listeners once the
-        transaction commits."""
+        """End the step: write its log, and its events to the outbox in the same
+        transaction (relayed to `on_workflow_event` listeners once it commits)."""
         flush(self.session)
         rows, self.log_rows = self.log_rows, []
         if rows:
             self.session.connection().execute(insert(Transition.__table__), rows)
         events, self.events = self.events, []
-        kernel = self.kernel
-        if not events or kernel is None:
-            return
+        if events and self.kernel is not None:
+            outbox.write(self.session, OUTBOX_TOPIC, [dataclasses.asdict(e) for e in events])
 
-        def tell() -> None:
-            import logging
 
-            for event in events:
-                try:
-                    kernel.hook.on_workflow_event(event=event, kernel=kernel)
-                except Exception:
-                    logging.getLogger("openitsm.workflow").exception(
-                        "on_workflow_event failed for %s", event
-                    )
-
-        after_commit(self.session, tell)
+@outbox.on_topic(OUTBOX_TOPIC)
+def tell_listeners(kernel: Kernel, event_id: int, payload: Mapping[str, Any]) -> None:
+    """Relay one step's event to `on_workflow_event` (lists back to tuples, and the outbox
+    row's id, which keys what listeners queue)."""
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
+    values["event_id"] = event_id
+    kernel.hook.on_workflow_event(event=WorkflowEvent(**values), kernel=kernel)
 
 
 def check_open(item: WorkItem) -> None:

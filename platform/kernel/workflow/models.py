@@ -138,6 +138,11 @@ class WorkItem(IdMixin, Versioned, Base):
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A deadline from the record's SLA (`response` / `resolution`): the clock's recompute
+    # moves `due_at`; the fallback times are used while the clock has no due time.
+    sla_target: Mapped[str | None] = mapped_column(String(16))
+    fallback_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    fallback_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     urged: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

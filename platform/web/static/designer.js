@@ -6,7 +6,7 @@
   const ITSM = "https://openitsm.org/schema/bpmn";
   const ATTRIBUTES = [
     "assignee", "candidateDepartments", "candidateRoles", "candidateDuty", "countersign", "veto",
-    "deadline",
+    "deadline", "deadlineFallback",
     "escalation", "fallbackGroup", "returnTargets", "jump", "chooseNext", "form", "action",
     "owner", "next", "businessTime", "calendar",
   ];

@@ -1,7 +1,8 @@
 """A real mail system on loopback for the adapter's tests, started once per test run.
 
 `mailbox`: Dovecot (IMAP and LMTP on free loopback ports) with a self-contained
-configuration in a temp dir and two mailboxes, alice@example.test and bob@example.test,
+configuration in a temp dir and three mailboxes, alice@example.test, bob@example.test and
+the support mailbox helpdesk@example.test (read by the intake tests),
 behind Postfix on 127.0.0.1:25, which delivers example.test over LMTP to Dovecot and refuses
 every other domain, so nothing can leave the machine (docs: real-peers recipe). Postfix's
 configuration is global: the settings it needs are set with `postconf -e`, and a Postfix this
@@ -32,7 +33,11 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTCONF = shutil.which("postconf") or "/usr/sbin/postconf"
-PASSWORDS = {"alice@example.test": "alice-pw", "bob@example.test": "bob-pw"}
+PASSWORDS = {
+    "alice@example.test": "alice-pw",
+    "bob@example.test": "bob-pw",
+    "helpdesk@example.test": "helpdesk-pw",
+}
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from openitsm.kernel.access.fields import set_field_rule
 from openitsm.kernel.access.scope import set_role_scope
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.identity import service as identity
-from openitsm.kernel.notifications import service
-from openitsm.kernel.notifications.models import FAILED, PENDING, SENT, NotificationDelivery
+from openitsm.kernel.notifications import digest, service
+from openitsm.kernel.notifications.models import FAILED, HELD, PENDING, SENT, NotificationDelivery
 from openitsm.kernel.notifications.spec import EMAIL, OutgoingMessage, registry_of
 from openitsm.kernel.organisation import service as org
 from openitsm.kernel.references import RecordRef
@@ -258,3 +258,60 @@ def test_a_mail_has_text_and_html_and_threads_by_record() -> None:
     assert settings.effective_port == 587 and Settings(security="ssl").effective_port == 465
     with pytest.raises(ValueError):
         Settings(from_address="not an address")
+
+
+def fetch_digest(client: imaplib.IMAP4, message_id: str, timeout: float = 15.0) -> EmailMessage:
+    """The digest mail with `message_id` (ids restart with each test's database, so the
+    event header tells it from an earlier test's single mail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.noop()
+        status, found = client.search(
+            None,
+            "HEADER",
+            "Message-ID",
+            message_id,
+            "HEADER",
+            "X-OpenITSM-Event",
+            digest.DIGEST_EVENT,
+        )
+        numbers = found[0].split() if status == "OK" and found and found[0] else []
+        if numbers:
+            _, data = client.fetch(numbers[-1], "(RFC822)")
+            raw = next(part[1] for part in data if isinstance(part, tuple))
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            return parsed
+        time.sleep(0.2)
+    raise AssertionError(f"no digest with Message-ID {message_id} arrived")
+
+
+def test_an_hourly_digest_arrives_as_one_mail_with_every_entry_and_its_link(
+    make_desk: MakeDesk, mailbox: Any
+) -> None:
+    desk = make_desk(host=mailbox.smtp_host, port=mailbox.smtp_port, security="plain")
+    with desk.kernel.session() as session:
+        bob = actor_of(desk.kernel, desk.ids["bob"])
+        digest.set_digest(session, desk.kernel, bob, EMAIL, "hourly")
+    desk.notify("bob")
+    desk.notify("bob")
+    assert [d.state for d in desk.mail_deliveries()] == [HELD, HELD]
+    later = utcnow() + dt.timedelta(hours=1)  # the slot has come
+    with desk.kernel.session() as session:
+        (made,) = digest.gather_due(session, later)
+    with desk.kernel.session() as session:
+        assert service.deliver(session, made, later).state == SENT
+    deliveries = desk.mail_deliveries()
+    assert [d.state for d in deliveries] == [SENT, SENT, SENT]
+    (sent,) = [d for d in deliveries if d.id == made]
+    client = mailbox.imap("bob@example.test")
+    try:
+        mail = fetch_digest(client, f"<openitsm.n{sent.notification_id}.d{made}@example.test>")
+    finally:
+        client.logout()
+    assert mail["Subject"] == "每小时通知摘要：2 条通知"
+    assert mail["Content-Language"] == "zh-CN" and mail["In-Reply-To"] is None
+    text, html = parts(mail)
+    link = f"{SITE}/tickets/{desk.ticket_id}"
+    assert text.count("工单已分派给您：Printer jam") == 2 and link in text
+    assert f'href="{link}"' in html and "needle" not in mail.as_string()

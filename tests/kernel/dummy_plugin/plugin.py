@@ -24,10 +24,20 @@ from openitsm.kernel import (
     MigrationBranch,
     PluginSettings,
     RecordKind,
+    RecordRef,
     hookimpl,
     task,
 )
-from openitsm.kernel.hookspecs import Announcement, CredentialsCheck, TimelineEntry
+from openitsm.kernel.hookspecs import (
+    Announcement,
+    AssetSummary,
+    CredentialsCheck,
+    InboundMail,
+    PortalRequest,
+    RecordDraft,
+    Suggestion,
+    TimelineEntry,
+)
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.notifications import Channel, NotificationEvent, Templates
 from openitsm.kernel.workflow.engine import ServiceAction
@@ -41,7 +51,6 @@ if TYPE_CHECKING:
 
     from openitsm.kernel import Kernel
     from openitsm.kernel.audit import RecordEventData
-    from openitsm.kernel.references import RecordRef
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 ACTOR_HEADER = "x-dummy-actor"
@@ -240,6 +249,18 @@ def load_demo_data(session: Session, kernel: Kernel) -> None:
 
 
 @hookimpl
+def seed_bench_data(site: Any, scale: Any) -> None:
+    """One note per ten incidents of the scale, each naming a seeded caller."""
+    count = scale.incidents // 10
+    first = site.reserve(DummyNote.__table__, count)
+    rows = [
+        (first + n, f"bench note {n} for {site.pick(site.callers).name}", 1) for n in range(count)
+    ]
+    site.insert(DummyNote.__table__, ("id", "text", "version"), rows)
+    site.report("dummy notes", count)
+
+
+@hookimpl
 def actor_from_request(request: Request) -> Actor | None:
     raw = request.headers.get(ACTOR_HEADER)
     if raw is None or not raw.isdigit():
@@ -290,6 +311,101 @@ def record_timeline_entries(
         TimelineEntry(
             STEP_AT, "step", "dummy workflow", "Dummy step reached", "<b>done</b>", tone="success"
         )
+    ]
+
+
+@hookimpl
+def reference_suggestions(
+    session: Session, actor: Actor, kind: str, text: str, limit: int
+) -> list[Suggestion]:
+    """Dummy notes whose text contains the first word typed (one query)."""
+    words = text.split()
+    if not words or limit < 1:
+        return []
+    rows = session.scalars(
+        select(DummyNote)
+        .where(DummyNote.text.ilike(f"%{words[0]}%"))
+        .order_by(DummyNote.id)
+        .limit(limit)
+    )
+    return [
+        Suggestion(
+            note.text,
+            f"/dummy/notes/{note.id}",
+            summary=f"for {kind}",
+            ref=RecordRef("dummy_note", note.id),
+            score=1.0,
+        )
+        for note in rows
+    ]
+
+
+def _note_from(session: Session, prefix: str, draft: RecordDraft) -> RecordRef:
+    note = DummyNote(text=f"{prefix}: {draft.title} ({draft.source})"[:200])
+    session.add(note)
+    session.flush()
+    return RecordRef("dummy_note", note.id)
+
+
+@hookimpl
+def archive_to_knowledge(session: Session, draft: RecordDraft) -> RecordRef:
+    """A dummy note stands in for the knowledge draft."""
+    return _note_from(session, "knowledge", draft)
+
+
+@hookimpl
+def escalate_to_problem(session: Session, draft: RecordDraft) -> RecordRef:
+    """A dummy note stands in for the problem; the same source gets the same note again."""
+    text = f"problem: {draft.title} ({draft.source})"[:200]
+    found = session.scalar(select(DummyNote.id).where(DummyNote.text == text))
+    if found is not None:
+        return RecordRef("dummy_note", found)
+    return _note_from(session, "problem", draft)
+
+
+@hookimpl
+def record_from_mail(session: Session, mail: InboundMail) -> RecordRef | None:
+    """A mail becomes a dummy note; a reply to another kind's record is not the dummy's."""
+    if mail.refers_to is not None and mail.refers_to.kind != "dummy_note":
+        return None
+    note = DummyNote(text=f"mail from {mail.from_address}: {mail.subject}"[:200])
+    session.add(note)
+    session.flush()
+    return RecordRef("dummy_note", note.id)
+
+
+@hookimpl
+def person_assets(session: Session, user_id: int, limit: int) -> list[AssetSummary]:
+    """One laptop for every existing person."""
+    login = session.scalar(select(User.login).where(User.id == user_id))
+    if login is None or limit < 1:
+        return []
+    return [
+        AssetSummary(
+            f"Laptop of {login}", "/dummy/ping", kind_label="Laptop", facts={"Model": "T14"}
+        )
+    ]
+
+
+@hookimpl
+def portal_requests(session: Session, actor: Actor, locale: str, limit: int) -> list[PortalRequest]:
+    """Every dummy note as one of a signed-in viewer's requests (one query), the newest note
+    changed last; notes with an even id wait for a rating."""
+    if actor.user_id is None or limit < 1:
+        return []
+    notes = session.scalars(select(DummyNote).order_by(DummyNote.id.desc()).limit(limit))
+    return [
+        PortalRequest(
+            "dummy_note",
+            f"DN-{note.id}",
+            note.text,
+            "处理中" if locale == "zh-CN" else "Open",
+            f"/dummy/notes/{note.id}",
+            STEP_AT + dt.timedelta(days=note.id),
+            kind_label="Dummy",
+            needs_rating=note.id % 2 == 0,
+        )
+        for note in notes
     ]
 
 

@@ -41,8 +41,14 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[World]:
-    kernel = build_kernel(tmp_path, database_url, plugins={"incident": plugin})
+def extra_plugins() -> dict[str, Any]:
+    """Plugins enabled beside the incident module; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, extra_plugins: dict[str, Any]) -> Iterator[World]:
+    kernel = build_kernel(tmp_path, database_url, plugins={"incident": plugin, **extra_plugins})
     world = World(kernel)
     with kernel.session() as session:
         from sqlalchemy import select

@@ -37,3 +37,32 @@ def test_an_incident_has_a_clock_that_waiting_for_the_customer_pauses(world: Wor
     assert paused is not None
     assert paused.response_state == "met"  # work started: the first response
     assert paused.resolution_state == "paused" and paused.resolution_due_at is None
+
+
+def test_a_new_incidents_desk_step_is_due_at_its_sla_response_due_time(world: World) -> None:
+    from sqlalchemy import select
+
+    from openitsm.kernel.sla.models import SlaClock
+    from openitsm.kernel.workflow.models import ProcessInstance, WorkItem
+
+    incident = world.create(impact="extensive", urgency="critical", group_id=None)
+    with world.kernel.session() as session:
+        stored = session.scalar(
+            select(SlaClock).where(
+                SlaClock.record_kind == "incident", SlaClock.record_id == incident.id
+            )
+        )
+        desk = session.scalar(
+            select(WorkItem)
+            .join(ProcessInstance, ProcessInstance.id == WorkItem.instance_id)
+            .where(
+                ProcessInstance.record_kind == "incident",
+                ProcessInstance.record_id == incident.id,
+                WorkItem.state == "open",
+            )
+        )
+        assert stored is not None and stored.response_state == "running"
+        assert desk is not None and desk.node_id == "desk"
+        assert desk.sla_target == "response"
+        assert desk.due_at == stored.response_due_at  # not the fallback's two hours
+        assert desk.due_at != desk.fallback_due_at

@@ -1,0 +1,43 @@
+"""The incident's process on its page: the kernel's diagram of the instance with its steps
+marked, and its open steps (assignee, due time), for viewers who may see the instance under
+the kernel's rules (`runtime.may_see_instance`); for others the section is left out, as the
+instance page itself would refuse them."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openitsm.kernel.workflow import runtime
+from openitsm.kernel.workflow.engine import definition_of
+from openitsm.kernel.workflow.models import ProcessInstance
+from openitsm.plugins.incident import service
+from openitsm.web.pages import PageContext
+from openitsm.web.workbench import user_names
+
+
+def process_panel(page: PageContext, session: Session, incident_id: int) -> Markup:
+    """The section, or nothing when the incident has no process the viewer may see. The
+    latest instance is shown: a reopened incident may have run its process before."""
+    instance = session.scalar(
+        select(ProcessInstance)
+        .where(
+            ProcessInstance.record_kind == service.INCIDENT.name,
+            ProcessInstance.record_id == incident_id,
+        )
+        .order_by(ProcessInstance.id.desc())
+        .limit(1)
+    )
+    if instance is None or not runtime.may_see_instance(session, page.actor, instance):
+        return Markup("")
+    definition = definition_of(session, instance.process_version_id)
+    items = list(runtime.running_items(session, instance.id))
+    return page.render(
+        "incident/process.html",
+        instance=instance,
+        steps=runtime.step_states(session, instance),
+        items=items,
+        names=user_names(session, {i.assignee_id for i in items if i.assignee_id}),
+        node_names={node: definition.node_label(node, page.locale) for node in definition.nodes},
+    )
