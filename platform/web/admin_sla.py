@@ -7,22 +7,25 @@ what was typed kept.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from openitsm.kernel.calendar import service as calendars
-from openitsm.kernel.errors import BadUserInput, Conflict, NotFound, OpenITSMError, _t
+from openitsm.kernel.errors import BadUserInput, NotFound, OpenITSMError, _t
 from openitsm.kernel.organisation.models import ServiceUnit
 from openitsm.kernel.sla import service, sla_subjects
 from openitsm.kernel.sla.matrix import DIMENSIONS
 from openitsm.kernel.sla.models import SlaRule
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
+from openitsm.web.posts import Errors, handle_post
 
 BASE = "/admin/sla"
 LEVEL_FIELDS = ("key", "zh", "en", "response", "resolution", "warning_share", "warning_lead")
@@ -182,28 +185,30 @@ async def save_level(request: Request) -> Response:
     posted, _ = await read_post(request)
     typed = _typed(posted, (*LEVEL_FIELDS[1:], "active", "position", "version"))
 
-    def save() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            position = typed["position"].strip()
-            service.update_level(
-                session,
-                page.actor,
-                key,
-                int(typed["version"] or 0),
-                active=bool(typed["active"]),
-                position=int(position) if position.lstrip("-").isdigit() else None,
-                **_level_values(typed),
-            )
+    def save(session: Session) -> None:
+        position = typed["position"].strip()
+        service.update_level(
+            session,
+            page.actor,
+            key,
+            int(typed["version"] or 0),
+            active=bool(typed["active"]),
+            position=int(position) if position.lstrip("-").isdigit() else None,
+            **_level_values(typed),
+        )
 
-    try:
-        await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        errors = _errors(page, error, LEVEL_FIELD_OF)
-        return await run_in_threadpool(
-            _level_page, page, key, 409 if isinstance(error, Conflict) else 400,
-            typed=typed, errors=errors,
-        )  # fmt: skip
-    return RedirectResponse(f"{BASE}?done=level", status_code=303)
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        placed = {"": message} if status == 409 else errors  # a lost update names no field
+        return _level_page(page, key, status, typed=values, errors=placed)
+
+    return await handle_post(
+        page,
+        typed,
+        save,
+        refused,
+        lambda _: f"{BASE}?done=level",
+        field_errors=lambda error: _errors(page, error, LEVEL_FIELD_OF),
+    )
 
 
 @explained
@@ -301,20 +306,23 @@ async def save_rule(request: Request) -> Response:
     posted, _ = await read_post(request)
     typed = _typed(posted, (*RULE_FIELDS[1:], "version"))
 
-    def save() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            service.update_rule(
-                session, page.actor, rule_id, int(typed["version"] or 0), **_rule_values(typed)
-            )
+    def save(session: Session) -> None:
+        service.update_rule(
+            session, page.actor, rule_id, int(typed["version"] or 0), **_rule_values(typed)
+        )
 
-    try:
-        await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        return await run_in_threadpool(
-            _rule_page, page, rule_id, 409 if isinstance(error, Conflict) else 400,
-            typed=typed, errors=_errors(page, error, {}),
-        )  # fmt: skip
-    return RedirectResponse(f"{BASE}?done=rule", status_code=303)
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        placed = {"": message} if status == 409 else errors  # a lost update names no field
+        return _rule_page(page, rule_id, status, typed=values, errors=placed)
+
+    return await handle_post(
+        page,
+        typed,
+        save,
+        refused,
+        lambda _: f"{BASE}?done=rule",
+        field_errors=lambda error: _errors(page, error, {}),
+    )
 
 
 @explained

@@ -11,8 +11,9 @@ open `/`; agents keep the workbench and reach the portal from its navigation.
 A module adds its portal pages under `/portal/<kind>/…` with the helpers below (see
 docs/portal.md): `portal_context` for the viewer, `portal_explained` for refusals drawn in
 the portal's layout, `read_upload_form` and `save_uploads` for forms with files (checked by
-the kernel's attachments service), `public_progress` for what the requester may follow of
-a record, and `field_messages` to put a service's refusal next to its field.
+the kernel's attachments service), `comment_with_files` for a message that brings files,
+`public_progress` for what the requester may follow of a record, and `field_messages` to
+put a service's refusal next to its field.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -37,8 +38,9 @@ from starlette.routing import Route
 from openitsm.kernel.access.actions import action_registry
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
+from openitsm.kernel.comments import service as comments
 from openitsm.kernel.errors import BadUserInput, OpenITSMError, _t
-from openitsm.kernel.forms import image_attachment_ids
+from openitsm.kernel.forms import image_attachment_ids, sanitise_html
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.organisation.service import load_role_specs
 from openitsm.kernel.references import RecordRef
@@ -301,6 +303,31 @@ def attach_pasted_images(
     ids = image_attachment_ids(html)
     if ids:
         attachments.attach_pending(session, kernel, ids, ref, actor, skip_others=True)
+
+
+def with_files(text: str, saved: Sequence[Attachment]) -> Markup:
+    """The comment's text followed by links to the files added with it, so the people
+    working on the record see what came with which message."""
+    if not saved:
+        return Markup(text)  # sanitised by the caller
+    links = Markup("").join(
+        Markup('<li><a href="/attachments/{}">{}</a></li>').format(a.id, escape(a.filename))
+        for a in saved
+    )
+    return Markup(text) + Markup("<ul>") + links + Markup("</ul>")
+
+
+def comment_with_files(
+    session: Session, page: PageContext, ref: RecordRef, body: str, form: UploadForm, field: str
+) -> None:
+    """Add what the viewer wrote (`body`, rich text) and the files of `form` to the record
+    `ref` as one comment, in this unit of work; a post with neither text, a pasted image
+    nor a file is refused on `field`."""
+    text = sanitise_html(body).strip()
+    saved = save_uploads(session, page.kernel, ref, form.files, page.actor)
+    if not Markup(text).striptags().strip() and "<img" not in text and not saved:
+        raise BadUserInput(_t("Write something or add a file."), field=field)
+    comments.add_comment(session, page.kernel, ref, with_files(text, saved), page.actor)
 
 
 def field_messages(

@@ -15,10 +15,10 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from openitsm.kernel import BadUserInput, Conflict, RecordRef
+from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
@@ -33,6 +33,7 @@ from openitsm.web.links import record_links
 from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
+from openitsm.web.posts import handle_post
 from openitsm.web.records import RecordHeader
 from openitsm.web.timeline import record_timeline
 from openitsm.web.widgets import Widget
@@ -357,24 +358,22 @@ async def create_complaint(request: Request) -> Response:
     if not page.actor.can(service.ASSIGN):
         posted = {k: v for k, v in posted.items() if k not in ("assignee_id", "department_id")}
 
-    def save() -> tuple[Submission, int | None]:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            submission = page.check(forms.REGISTER, posted, pickers.lookups(session))
-            if not submission.valid:
-                return submission, None
-            values = _codes(session, submission.values)
-            complaint = service.create_complaint(session, **values)
-            return submission, complaint.id
+    def save(session: Session) -> Submission | int:
+        submission = page.check(forms.REGISTER, posted, pickers.lookups(session))
+        if not submission.valid:
+            return submission
+        values = _codes(session, submission.values)
+        return service.create_complaint(session, **values).id
 
-    try:
-        submission, complaint_id = await run_in_threadpool(save)
-    except BadUserInput as error:
-        return await run_in_threadpool(
-            _new_page, page, 400, posted, _field_errors(error), page.explain(error)
-        )
-    if complaint_id is None:
-        return await run_in_threadpool(_new_page, page, 400, submission.raw, submission.errors)
-    return RedirectResponse(f"{BASE}/{complaint_id}?done=created", status_code=303)
+    return await handle_post(
+        page,
+        posted,
+        save,
+        functools.partial(_new_page, page),
+        lambda complaint_id: f"{BASE}/{complaint_id}?done=created",
+        field_errors=_field_errors,
+        catch=(BadUserInput,),
+    )
 
 
 # --- one complaint --------------------------------------------------------------------
@@ -652,47 +651,31 @@ async def complaint_action(request: Request) -> Response:
     complaint_id = int(request.path_params["complaint_id"])
     posted, version = await read_post(request)
 
-    def save() -> Submission | None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            values: dict[str, Any] = {}
-            if form is not None:
-                submission = page.check(form, posted, pickers.lookups(session))
-                if not submission.valid:
-                    return submission
-                values = submission.values
-            _run(session, name, complaint_id, version, values)
-            return None
+    def save(session: Session) -> Submission | None:
+        values: dict[str, Any] = {}
+        if form is not None:
+            submission = page.check(form, posted, pickers.lookups(session))
+            if not submission.valid:
+                return submission
+            values = submission.values
+        _run(session, name, complaint_id, version, values)
+        return None
 
-    try:
-        refused = await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        errors = _field_errors(error) if isinstance(error, BadUserInput) else {}
-        status = 409 if isinstance(error, Conflict) else 400
-        return await run_in_threadpool(
-            functools.partial(
-                _detail,
-                page,
-                complaint_id,
-                status,
-                page.explain(error),
-                posted=posted,
-                errors=errors,
-                failed=name,
-            )
+    def refused(
+        status: int, values: Mapping[str, str], errors: Mapping[str, FieldError], message: str
+    ) -> Response:
+        return _detail(
+            page, complaint_id, status, message, posted=values, errors=errors, failed=name
         )
-    if refused is not None:
-        return await run_in_threadpool(
-            functools.partial(
-                _detail,
-                page,
-                complaint_id,
-                400,
-                posted=refused.raw,
-                errors=refused.errors,
-                failed=name,
-            )
-        )
-    return RedirectResponse(f"{BASE}/{complaint_id}?done={name}", status_code=303)
+
+    return await handle_post(
+        page,
+        posted,
+        save,
+        refused,
+        lambda _: f"{BASE}/{complaint_id}?done={name}",
+        field_errors=_field_errors,
+    )
 
 
 # --- the workbench --------------------------------------------------------------------

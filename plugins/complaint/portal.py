@@ -22,13 +22,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel import BadUserInput, Conflict, RecordRef
+from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
-from openitsm.kernel.errors import OpenITSMError
-from openitsm.kernel.forms import Form, FormField, FormSection, visible_fields
+from openitsm.kernel.forms import Form, FormField, FormSection, Submission, visible_fields
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
@@ -48,6 +47,7 @@ from openitsm.web.portal import (
     read_upload_form,
     save_uploads,
 )
+from openitsm.web.posts import Errors, handle_post
 
 log = logging.getLogger("openitsm.plugins.complaint")
 
@@ -328,54 +328,32 @@ async def rate(request: Request) -> Response:
     complaint_id = int(request.path_params["complaint_id"])
     posted, version = await read_post(request)
 
-    def save() -> Any:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            submission = page.check(forms.RATE, posted)
-            if not submission.valid:
-                return submission
-            service.rate_as_complainant(
-                session,
-                complaint_id,
-                version or None,
-                satisfaction=int(submission.values["satisfaction"]),
-                comment=submission.values.get("satisfaction_comment"),
-            )
-            return None
-
-    try:
-        refused = await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        status = 409 if isinstance(error, Conflict) else 400
-        return await run_in_threadpool(
-            functools.partial(
-                _follow_page,
-                page,
-                complaint_id,
-                status,
-                failed="rate",
-                values=posted,
-                errors=_placed(page, error),
-            )
+    def save(session: Session) -> Submission | None:
+        submission = page.check(forms.RATE, posted)
+        if not submission.valid:
+            return submission
+        service.rate_as_complainant(
+            session,
+            complaint_id,
+            version or None,
+            satisfaction=int(submission.values["satisfaction"]),
+            comment=submission.values.get("satisfaction_comment"),
         )
-    if refused is not None:
-        return await run_in_threadpool(
-            functools.partial(
-                _follow_page,
-                page,
-                complaint_id,
-                400,
-                failed="rate",
-                values=refused.raw,
-                errors=refused.errors,
-            )
-        )
-    return RedirectResponse(f"{BASE}/{complaint_id}?done=rate", status_code=303)
+        return None
 
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        # A lost update names no field: its message goes at the top of the form.
+        placed = {"": message} if status == 409 else errors
+        return _follow_page(page, complaint_id, status, failed="rate", values=values, errors=placed)
 
-def _placed(page: PageContext, error: OpenITSMError) -> dict[str, str]:
-    if isinstance(error, BadUserInput):
-        return field_messages(page, error, FORM_NAMES)
-    return {"": page.explain(error)}
+    return await handle_post(
+        page,
+        posted,
+        save,
+        refused,
+        lambda _: f"{BASE}/{complaint_id}?done=rate",
+        field_errors=lambda error: field_messages(page, error, FORM_NAMES),
+    )
 
 
 ROUTES = [

@@ -33,7 +33,7 @@ from openitsm.kernel import (
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.customfields.schema import custom_fields_field
-from openitsm.kernel.graphql.nodes import Fields, linked
+from openitsm.kernel.graphql.nodes import Fields, input_values, linked
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.links.models import RecordLink
 from openitsm.kernel.links.relations import ARCHIVED_TO, CAUSED_BY
@@ -306,22 +306,13 @@ LINKS = (
 
 def _values(input: Any) -> dict[str, Any]:
     """The service's arguments from an input: fields left out (UNSET) are not passed."""
-    values: dict[str, Any] = {}
-    for name in PLAIN:
-        value = getattr(input, name, strawberry.UNSET)
-        if value is not strawberry.UNSET:
-            values[name] = value
+    values = input_values(input, PLAIN, LINKS)
     severity = getattr(input, "severity", strawberry.UNSET)
     if severity is not strawberry.UNSET:
         values["severity"] = severity.value if severity is not None else None
     caused_by = getattr(input, "caused_by", strawberry.UNSET)
     if caused_by is not strawberry.UNSET:
         values["caused_by"] = str(caused_by.to_ref()) if caused_by is not None else None
-    for name, column, node_type in LINKS:
-        value = getattr(input, name, strawberry.UNSET)
-        if value is strawberry.UNSET:
-            continue
-        values[column] = None if value is None else decode_id(value, node_type, name)
     return values
 
 

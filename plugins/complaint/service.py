@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from openitsm.kernel import (
@@ -28,14 +27,15 @@ from openitsm.kernel import (
     RecordRef,
     check_version,
     flush,
+    numbering,
     require,
     utcnow,
+    validation,
 )
 from openitsm.kernel.access.fields import check_write, field_access
 from openitsm.kernel.access.scope import ScopeColumns, get_visible, visible
 from openitsm.kernel.customfields import service as customfields
 from openitsm.kernel.db.session import begin_write
-from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.errors import _t
 from openitsm.kernel.forms import sanitise_html
 from openitsm.kernel.identity.models import User
@@ -43,7 +43,7 @@ from openitsm.kernel.labels import pick_label
 from openitsm.kernel.links import service as links
 from openitsm.kernel.links.models import RecordLink
 from openitsm.kernel.links.relations import ARCHIVED_TO, CAUSED_BY
-from openitsm.kernel.organisation.models import Department, ServiceUnit, UserServiceUnit
+from openitsm.kernel.organisation.models import Department, UserServiceUnit
 from openitsm.plugins.complaint.models import (
     ANSWERED,
     CANCELLED,
@@ -171,42 +171,12 @@ def _site_zone(session: Session) -> ZoneInfo:
 
 
 def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
-    text = (value or "").strip()
-    if not text:
-        if required:
-            raise BadUserInput(_t("Fill in {field}."), field=field, params={"field": field})
-        return None
-    if len(text) > limit:
-        raise BadUserInput(
-            _t("{field} is limited to {limit} characters."),
-            field=field,
-            params={"field": field, "limit": limit},
-        )
-    return text
+    return validation.text(value, field, limit, required=required)
 
 
 def dictionary_code(session: Session, field: str, code: str | None) -> str | None:
     """`code` when it is an active item of the field's dictionary, else BAD_USER_INPUT."""
-    code = (code or "").strip()
-    if not code:
-        return None
-    dictionary = DICTIONARIES[field]
-    found = session.scalar(
-        select(DictionaryItem.id)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(
-            Dictionary.code == dictionary,
-            DictionaryItem.code == code,
-            DictionaryItem.active.is_(True),
-        )
-    )
-    if found is None:
-        raise BadUserInput(
-            _t("'{code}' is not an active item of the dictionary {dictionary}."),
-            field=field,
-            params={"code": code, "dictionary": dictionary},
-        )
-    return code
+    return validation.dictionary_code(session, DICTIONARIES[field], code, field)
 
 
 def _severity(value: str | None) -> str:
@@ -221,42 +191,15 @@ def _severity(value: str | None) -> str:
 
 
 def _active_user(session: Session, user_id: int | None, field: str) -> User | None:
-    if user_id is None:
-        return None
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise BadUserInput(
-            _t("User {id} does not exist or has left (is inactive)."),
-            field=INPUT_NAME.get(field, field),
-            params={"id": user_id},
-        )
-    return user
+    return validation.active_user(session, user_id, INPUT_NAME.get(field, field))
 
 
 def _active_department(session: Session, department_id: int | None) -> Department | None:
-    if department_id is None:
-        return None
-    department = session.get(Department, department_id)
-    if department is None or not department.active:
-        raise BadUserInput(
-            _t("Department {id} does not exist or is inactive."),
-            field="department",
-            params={"id": department_id},
-        )
-    return department
+    return validation.active_department(session, department_id, "department")
 
 
 def _service_unit(session: Session, unit_id: int | None) -> int | None:
-    if unit_id is None:
-        return None
-    unit = session.get(ServiceUnit, unit_id)
-    if unit is None or not unit.active:
-        raise BadUserInput(
-            _t("Service unit {id} does not exist or is inactive."),
-            field="serviceUnit",
-            params={"id": unit_id},
-        )
-    return unit_id
+    return validation.active_service_unit(session, unit_id)
 
 
 def _by_number(session: Session, actor: Actor, text: str) -> RecordRef | None:
@@ -396,21 +339,11 @@ def _replace_cause(session: Session, complaint: Complaint, cause: RecordRef | No
 
 
 def next_number(session: Session, when: dt.datetime | None = None) -> str:
-    """The next number of the year, `CMP-2026-000123`: one atomic upsert of the year's
-    counter row (a row lock on PostgreSQL, the write lock on SQLite), so concurrent
-    registrations never share one and no max()+1 race exists."""
-    year = (when or utcnow()).astimezone(_site_zone(session)).year
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = ComplaintCounter.__table__
-    statement = (
-        insert(table)
-        .values(year=year, value=1)
-        .on_conflict_do_update(index_elements=[table.c.year], set_={"value": table.c.value + 1})
-        .returning(table.c.value)
+    """The next number of the year in the site's zone, `CMP-2026-000123`, from this
+    module's counter table (see `openitsm.kernel.numbering`)."""
+    return numbering.next_number(
+        session, ComplaintCounter, "CMP", zone=_site_zone(session), when=when
     )
-    value = session.execute(statement).scalar_one()
-    return f"CMP-{year}-{value:06d}"
 
 
 def get_complaint(session: Session, complaint_id: int) -> Complaint:

@@ -14,11 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from openitsm.kernel import SYSTEM, Actor, BadUserInput, check_version, flush, require
+from openitsm.kernel import SYSTEM, Actor, BadUserInput, check_version, flush, require, validation
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.errors import NotFound, _t
 from openitsm.kernel.forms import sanitise_html
-from openitsm.kernel.organisation.models import Department
 from openitsm.plugins.incident import service
 from openitsm.plugins.incident.models import IncidentTemplate
 
@@ -65,26 +64,11 @@ def get_template(session: Session, template_id: int, field: str = "id") -> Incid
 
 
 def _text(value: Any, field: str, limit: int) -> str | None:
-    text = str(value or "").strip()
-    if len(text) > limit:
-        raise BadUserInput(
-            _t("{field} is limited to {limit} characters."),
-            field=field,
-            params={"field": field, "limit": limit},
-        )
-    return text or None
+    return validation.text(str(value or ""), field, limit)
 
 
 def _group(session: Session, group_id: int | None, field: str = "group") -> int | None:
-    if group_id is None:
-        return None
-    department = session.get(Department, group_id)
-    if department is None or not department.active:
-        raise BadUserInput(
-            _t("Department {id} does not exist or is inactive."),
-            field=field,
-            params={"id": group_id},
-        )
+    validation.active_department(session, group_id, field)
     return group_id
 
 

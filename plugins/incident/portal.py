@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -24,14 +23,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel import BadUserInput, Conflict, RecordRef
+from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
-from openitsm.kernel.comments import service as comments
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
-from openitsm.kernel.errors import OpenITSMError, _t
-from openitsm.kernel.forms import Form, FormField, FormSection, sanitise_html, visible_fields
+from openitsm.kernel.forms import Form, FormField, FormSection, Submission, visible_fields
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
@@ -44,6 +41,7 @@ from openitsm.web.pages import PageContext, read_post
 from openitsm.web.portal import (
     MAX_FILES,
     attach_pasted_images,
+    comment_with_files,
     field_messages,
     lands_on_portal,
     portal_context,
@@ -53,6 +51,7 @@ from openitsm.web.portal import (
     save_uploads,
     upload_limit,
 )
+from openitsm.web.posts import Errors, handle_post
 
 if TYPE_CHECKING:
     from openitsm.kernel import Kernel
@@ -337,18 +336,6 @@ async def follow_page(request: Request) -> Response:
     )
 
 
-def with_files(text: str, saved: Sequence[Any]) -> Markup:
-    """The comment's text followed by links to the files added with it, so the people
-    working on the incident see what came with which message."""
-    if not saved:
-        return Markup(text)  # sanitised by the caller
-    links = Markup("").join(
-        Markup('<li><a href="/attachments/{}">{}</a></li>').format(a.id, escape(a.filename))
-        for a in saved
-    )
-    return Markup(text) + Markup("<ul>") + links + Markup("</ul>")
-
-
 @portal_explained
 async def add_information(request: Request) -> Response:
     page = portal_context(request, service.READ)
@@ -362,11 +349,7 @@ async def add_information(request: Request) -> Response:
         with page.kernel.unit_of_work(actor=page.actor) as session:
             incident = service.receive_information(session, incident_id)
             ref = RecordRef(service.INCIDENT.name, incident.id)
-            text = sanitise_html(body).strip()
-            saved = save_uploads(session, page.kernel, ref, posted.files, page.actor)
-            if not Markup(text).striptags().strip() and "<img" not in text and not saved:
-                raise BadUserInput(_t("Write something or add a file."), field=INFORMATION.name)
-            comments.add_comment(session, page.kernel, ref, with_files(text, saved), page.actor)
+            comment_with_files(session, page, ref, body, posted, INFORMATION.name)
 
     try:
         await run_in_threadpool(save)
@@ -393,54 +376,32 @@ async def rate(request: Request) -> Response:
     incident_id = int(request.path_params["incident_id"])
     posted, version = await read_post(request)
 
-    def save() -> Any:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            submission = page.check(forms.RATE, posted)
-            if not submission.valid:
-                return submission
-            service.rate_as_caller(
-                session,
-                incident_id,
-                version or None,
-                satisfaction=int(submission.values["satisfaction"]),
-                comment=submission.values.get("satisfaction_comment"),
-            )
-            return None
-
-    try:
-        refused = await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        status = 409 if isinstance(error, Conflict) else 400
-        return await run_in_threadpool(
-            functools.partial(
-                _follow_page,
-                page,
-                incident_id,
-                status,
-                failed="rate",
-                values=posted,
-                errors=_placed(page, error),
-            )
+    def save(session: Session) -> Submission | None:
+        submission = page.check(forms.RATE, posted)
+        if not submission.valid:
+            return submission
+        service.rate_as_caller(
+            session,
+            incident_id,
+            version or None,
+            satisfaction=int(submission.values["satisfaction"]),
+            comment=submission.values.get("satisfaction_comment"),
         )
-    if refused is not None:
-        return await run_in_threadpool(
-            functools.partial(
-                _follow_page,
-                page,
-                incident_id,
-                400,
-                failed="rate",
-                values=refused.raw,
-                errors=refused.errors,
-            )
-        )
-    return RedirectResponse(f"{BASE}/{incident_id}?done=rate", status_code=303)
+        return None
 
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        # A lost update names no field: its message goes at the top of the form.
+        placed = {"": message} if status == 409 else errors
+        return _follow_page(page, incident_id, status, failed="rate", values=values, errors=placed)
 
-def _placed(page: PageContext, error: OpenITSMError) -> dict[str, str]:
-    if isinstance(error, BadUserInput):
-        return field_messages(page, error, FORM_NAMES)
-    return {"": page.explain(error)}
+    return await handle_post(
+        page,
+        posted,
+        save,
+        refused,
+        lambda _: f"{BASE}/{incident_id}?done=rate",
+        field_errors=lambda error: field_messages(page, error, FORM_NAMES),
+    )
 
 
 ROUTES = [
@@ -465,4 +426,4 @@ MENUS = [
     )
 ]
 
-__all__ = ["MENUS", "ROUTES", "requests_for", "with_files"]
+__all__ = ["MENUS", "ROUTES", "requests_for"]

@@ -34,7 +34,7 @@ from openitsm.kernel import (
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.customfields.schema import custom_fields_field
-from openitsm.kernel.graphql.nodes import Fields, linked
+from openitsm.kernel.graphql.nodes import Fields, input_values, linked
 from openitsm.kernel.graphql.subscriptions import record_changes
 from openitsm.kernel.graphql.types import RecordReference
 from openitsm.kernel.identity.models import User
@@ -334,17 +334,7 @@ LINKS = (
 
 def _values(input: Any) -> dict[str, Any]:
     """The service's arguments from an input: fields left out (UNSET) are not passed."""
-    values: dict[str, Any] = {}
-    for name in PLAIN:
-        value = getattr(input, name, strawberry.UNSET)
-        if value is not strawberry.UNSET:
-            values[name] = value
-    for name, column, node_type in LINKS:
-        value = getattr(input, name, strawberry.UNSET)
-        if value is strawberry.UNSET:
-            continue
-        values[column] = None if value is None else decode_id(value, node_type, name)
-    return values
+    return input_values(input, PLAIN, LINKS)
 
 
 def _id(id: relay.GlobalID) -> int:

@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from openitsm.kernel import (
@@ -24,8 +23,10 @@ from openitsm.kernel import (
     RecordKind,
     check_version,
     flush,
+    numbering,
     require,
     utcnow,
+    validation,
 )
 from openitsm.kernel.access.fields import check_write
 from openitsm.kernel.access.scope import (
@@ -218,18 +219,7 @@ def site_zone(session: Session) -> ZoneInfo:
 
 
 def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
-    text = (value or "").strip()
-    if not text:
-        if required:
-            raise BadUserInput(_t("Fill in {field}."), field=field, params={"field": field})
-        return None
-    if len(text) > limit:
-        raise BadUserInput(
-            _t("{field} is limited to {limit} characters."),
-            field=field,
-            params={"field": field, "limit": limit},
-        )
-    return text
+    return validation.text(value, field, limit, required=required)
 
 
 def _money(value: Any, field: str, limit: int) -> decimal.Decimal | None:
@@ -250,65 +240,19 @@ def _money(value: Any, field: str, limit: int) -> decimal.Decimal | None:
 
 def dictionary_code(session: Session, field: str, code: str | None) -> str | None:
     """`code` when it is an active item of the field's dictionary, else BAD_USER_INPUT."""
-    code = (code or "").strip()
-    if not code:
-        return None
-    dictionary = DICTIONARIES[field]
-    found = session.scalar(
-        select(DictionaryItem.id)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(
-            Dictionary.code == dictionary,
-            DictionaryItem.code == code,
-            DictionaryItem.active.is_(True),
-        )
-    )
-    if found is None:
-        raise BadUserInput(
-            _t("'{code}' is not an active item of the dictionary {dictionary}."),
-            field=field,
-            params={"code": code, "dictionary": dictionary},
-        )
-    return code
+    return validation.dictionary_code(session, DICTIONARIES[field], code, field)
 
 
 def _active_user(session: Session, user_id: int | None, field: str) -> User | None:
-    if user_id is None:
-        return None
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise BadUserInput(
-            _t("User {id} does not exist or has left (is inactive)."),
-            field=INPUT_NAME.get(field, field),
-            params={"id": user_id},
-        )
-    return user
+    return validation.active_user(session, user_id, INPUT_NAME.get(field, field))
 
 
 def _active_department(session: Session, department_id: int | None) -> Department | None:
-    if department_id is None:
-        return None
-    department = session.get(Department, department_id)
-    if department is None or not department.active:
-        raise BadUserInput(
-            _t("Department {id} does not exist or is inactive."),
-            field="group",
-            params={"id": department_id},
-        )
-    return department
+    return validation.active_department(session, department_id, "group")
 
 
 def _service_unit(session: Session, unit_id: int | None) -> int | None:
-    if unit_id is None:
-        return None
-    unit = session.get(ServiceUnit, unit_id)
-    if unit is None or not unit.active:
-        raise BadUserInput(
-            _t("Service unit {id} does not exist or is inactive."),
-            field="serviceUnit",
-            params={"id": unit_id},
-        )
-    return unit_id
+    return validation.active_service_unit(session, unit_id)
 
 
 def table_level(impact: str | None, urgency: str | None) -> str | None:
@@ -370,21 +314,11 @@ def determine_level(session: Session, incident: Incident) -> str | None:
 
 
 def next_number(session: Session, when: dt.datetime | None = None) -> str:
-    """The next number of the year, `INC-2026-000123`: one atomic upsert of the year's
-    counter row (a row lock on PostgreSQL, the write lock on SQLite), so concurrent
-    registrations never share one and no max()+1 race exists."""
-    year = (when or utcnow()).astimezone(site_zone(session)).year
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = IncidentCounter.__table__
-    statement = (
-        insert(table)
-        .values(year=year, value=1)
-        .on_conflict_do_update(index_elements=[table.c.year], set_={"value": table.c.value + 1})
-        .returning(table.c.value)
+    """The next number of the year in the site's zone, `INC-2026-000123`, from this
+    module's counter table (see `openitsm.kernel.numbering`)."""
+    return numbering.next_number(
+        session, IncidentCounter, "INC", zone=site_zone(session), when=when
     )
-    value = session.execute(statement).scalar_one()
-    return f"INC-{year}-{value:06d}"
 
 
 def get_incident(session: Session, incident_id: int) -> Incident:

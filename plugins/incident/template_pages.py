@@ -5,6 +5,7 @@ Every write goes through `incident_templates`, which checks the action again."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,10 +13,10 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from openitsm.kernel import BadUserInput, Conflict
+from openitsm.kernel import BadUserInput
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.forms import FieldError, Submission, visible_fields
@@ -26,6 +27,7 @@ from openitsm.plugins.incident.models import IncidentTemplate
 from openitsm.web import pickers
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
+from openitsm.web.posts import handle_post
 
 BASE = "/incidents/templates"
 CODED = incident_templates.CODED
@@ -225,32 +227,26 @@ async def _save(request: Request, template_id: int | None) -> Response:
         return page
     posted, version = await read_post(request)
 
-    def save() -> Submission | None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            submission = page.check(forms.TEMPLATE, posted, pickers.lookups(session))
-            if not submission.valid:
-                return submission
-            values = item_codes(session, submission.values)
-            if template_id is None:
-                incident_templates.create_template(session, **values)
-            else:
-                incident_templates.update_template(session, template_id, version, values)
-            return None
+    def save(session: Session) -> Submission | None:
+        submission = page.check(forms.TEMPLATE, posted, pickers.lookups(session))
+        if not submission.valid:
+            return submission
+        values = item_codes(session, submission.values)
+        if template_id is None:
+            incident_templates.create_template(session, **values)
+        else:
+            incident_templates.update_template(session, template_id, version, values)
+        return None
 
-    try:
-        refused = await run_in_threadpool(save)
-    except BadUserInput as error:
-        return await run_in_threadpool(
-            _form, page, template_id, 400, posted, _refused(error), page.explain(error)
-        )
-    except Conflict as error:
-        return await run_in_threadpool(
-            _form, page, template_id, 409, posted, {}, page.explain(error)
-        )
-    if refused is not None:
-        return await run_in_threadpool(_form, page, template_id, 400, refused.raw, refused.errors)
     done = "created" if template_id is None else "saved"
-    return RedirectResponse(f"{BASE}?done={done}", status_code=303)
+    return await handle_post(
+        page,
+        posted,
+        save,
+        functools.partial(_form, page, template_id),
+        lambda _: f"{BASE}?done={done}",
+        field_errors=_refused,
+    )
 
 
 @explained
@@ -274,17 +270,16 @@ async def set_active(request: Request) -> Response:
     active = request.path_params["change"] == "activate"
     _, version = await read_post(request)
 
-    def save() -> None:
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            incident_templates.update_template(session, template_id, version, {"active": active})
+    def save(session: Session) -> None:
+        incident_templates.update_template(session, template_id, version, {"active": active})
 
-    try:
-        await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        status = 409 if isinstance(error, Conflict) else 400
-        return await run_in_threadpool(_list, page, status, page.explain(error))
+    def refused(
+        status: int, values: Mapping[str, str], errors: Mapping[str, FieldError], message: str
+    ) -> Response:
+        return _list(page, status, message)
+
     done = "activated" if active else "deactivated"
-    return RedirectResponse(f"{BASE}?done={done}", status_code=303)
+    return await handle_post(page, {}, save, refused, lambda _: f"{BASE}?done={done}")
 
 
 ROUTES = [

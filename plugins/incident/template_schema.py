@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from openitsm.kernel import Connection, Context, ModelNode, SortKey, decode_id
 from openitsm.kernel.errors import NotFound
-from openitsm.kernel.graphql.nodes import Fields, linked
+from openitsm.kernel.graphql.nodes import Fields, input_values, linked
 from openitsm.kernel.organisation.models import Department
 from openitsm.kernel.organisation.schema import DepartmentType
 from openitsm.plugins.incident import incident_templates as templates
@@ -87,15 +87,11 @@ class IncidentTemplatePayload:
 
 
 def _values(input: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in ("name", "title", "description", *templates.CODED, "active"):
-        value = getattr(input, name, strawberry.UNSET)
-        if value is not strawberry.UNSET:
-            values[name] = value
-    group = getattr(input, "group", strawberry.UNSET)
-    if group is not strawberry.UNSET:
-        values["group_id"] = None if group is None else decode_id(group, DepartmentType, "group")
-    return values
+    return input_values(
+        input,
+        ("name", "title", "description", *templates.CODED, "active"),
+        (("group", "group_id", DepartmentType),),
+    )
 
 
 def template_id(id: relay.GlobalID, field: str = "id") -> int:

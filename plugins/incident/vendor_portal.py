@@ -14,7 +14,6 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -22,32 +21,30 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openitsm.kernel import BadUserInput, Conflict, RecordRef
+from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.attachments import service as attachments
-from openitsm.kernel.comments import service as comments
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
-from openitsm.kernel.errors import OpenITSMError, _t
-from openitsm.kernel.forms import FormField, sanitise_html
+from openitsm.kernel.forms import FormField
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
 from openitsm.plugins.incident import dispatched, service
 from openitsm.plugins.incident.models import CANCELLED, CLOSED, STATUSES
 from openitsm.plugins.incident.pages import STATUS_TONES, status_label
-from openitsm.plugins.incident.portal import with_files
 from openitsm.web.pages import PageContext, read_post
 from openitsm.web.portal import (
     HOME,
     MAX_FILES,
+    comment_with_files,
     field_messages,
     lands_on_portal,
     portal_context,
     portal_explained,
     public_progress,
     read_upload_form,
-    save_uploads,
     upload_limit,
 )
+from openitsm.web.posts import Errors, handle_post
 
 BASE = "/portal/incidents/dispatched"
 PROGRESS = FormField("body", {"zh-CN": "处理进展", "en": "Progress"}, type="richtext")
@@ -192,11 +189,7 @@ async def report_progress(request: Request) -> Response:
         with page.kernel.unit_of_work(actor=page.actor) as session:
             incident = dispatched.add_progress(session, incident_id)
             ref = RecordRef(service.INCIDENT.name, incident.id)
-            text = sanitise_html(body).strip()
-            saved = save_uploads(session, page.kernel, ref, posted.files, page.actor)
-            if not Markup(text).striptags().strip() and "<img" not in text and not saved:
-                raise BadUserInput(_t("Write something or add a file."), field=PROGRESS.name)
-            comments.add_comment(session, page.kernel, ref, with_files(text, saved), page.actor)
+            comment_with_files(session, page, ref, body, posted, PROGRESS.name)
 
     try:
         await run_in_threadpool(save)
@@ -228,44 +221,38 @@ async def finish_step(request: Request) -> Response:
     raw_item = posted.get("item", "")
     item_id = int(raw_item) if raw_item.isdigit() else 0
 
-    def save() -> bool:
+    def save(session: Session) -> bool:
         """True while the incident is still dispatched to the viewer afterwards."""
-        with page.kernel.unit_of_work(actor=page.actor) as session:
-            dispatched.finish_step(
-                session,
-                page.kernel,
-                incident_id,
-                item_id,
-                posted.get("result", ""),
-                posted.get("comment"),
-                version or None,
-            )
-            session.flush()
-            return dispatched.is_dispatched(session, incident_id, page.actor)
-
-    try:
-        still_mine = await run_in_threadpool(save)
-    except (BadUserInput, Conflict) as error:
-        return await run_in_threadpool(
-            functools.partial(
-                _vendor_page,
-                page,
-                incident_id,
-                409 if isinstance(error, Conflict) else 400,
-                failed=f"step-{item_id}",
-                values=posted,
-                errors=_placed(page, error),
-            )
+        dispatched.finish_step(
+            session,
+            page.kernel,
+            incident_id,
+            item_id,
+            posted.get("result", ""),
+            posted.get("comment"),
+            version or None,
         )
-    if still_mine:
-        return RedirectResponse(f"{page_url(incident_id)}?done=step", status_code=303)
-    return RedirectResponse(f"{HOME}?done=step", status_code=303)
+        session.flush()
+        return dispatched.is_dispatched(session, incident_id, page.actor)
 
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        # A lost update names no field: its message goes at the top of the form.
+        placed = {"": message} if status == 409 else errors
+        return _vendor_page(
+            page, incident_id, status, failed=f"step-{item_id}", values=values, errors=placed
+        )
 
-def _placed(page: PageContext, error: OpenITSMError) -> dict[str, str]:
-    if isinstance(error, BadUserInput):
-        return field_messages(page, error)
-    return {"": page.explain(error)}
+    def next_page(still_mine: bool) -> str:
+        return f"{page_url(incident_id)}?done=step" if still_mine else f"{HOME}?done=step"
+
+    return await handle_post(
+        page,
+        posted,
+        save,
+        refused,
+        next_page,
+        field_errors=lambda error: field_messages(page, error),
+    )
 
 
 ROUTES = [

@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
@@ -25,7 +24,7 @@ from openitsm.kernel.attachments.store import LocalDiskStore
 from openitsm.kernel.dictionaries.models import DictionaryItem
 from openitsm.kernel.identity import service as identity
 from openitsm.kernel.references import RecordRef
-from openitsm.kernel.testing import build_kernel, error_codes, gql, make_settings
+from openitsm.kernel.testing import build_kernel, error_codes, gql, make_settings, run_coroutine
 
 
 def tiny_png() -> bytes:
@@ -305,7 +304,7 @@ def post_in_chunks(app: Any, token: str, chunks: list[bytes], boundary: str) -> 
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    anyio.run(app, scope, receive, send)
+    run_coroutine(app(scope, receive, send))
     start = next(m for m in state["messages"] if m["type"] == "http.response.start")
     body = b"".join(
         m.get("body", b"") for m in state["messages"] if m["type"] == "http.response.body"

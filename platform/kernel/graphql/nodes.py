@@ -166,3 +166,26 @@ def decode_id(value: relay.GlobalID, node_type: type[ModelNode], field: str = "i
     if value.type_name != expected or key is None:
         raise BadUserInput(f"{field} must be the id of a {expected}.", field=field)
     return key
+
+
+def input_values(
+    input: Any,
+    plain: Iterable[str],
+    links: Iterable[tuple[str, str, type[ModelNode]]] = (),
+) -> dict[str, Any]:
+    """A service's arguments from a mutation input: fields left out (UNSET) are not passed,
+    so an edit changes only what the client sent. `plain` fields pass as they are; each
+    `(input field, service argument, node type)` of `links` passes its decoded primary key
+    (None when the client sent null)."""
+    import strawberry
+
+    values: dict[str, Any] = {}
+    for name in plain:
+        value = getattr(input, name, strawberry.UNSET)
+        if value is not strawberry.UNSET:
+            values[name] = value
+    for name, argument, node_type in links:
+        value = getattr(input, name, strawberry.UNSET)
+        if value is not strawberry.UNSET:
+            values[argument] = None if value is None else decode_id(value, node_type, name)
+    return values

@@ -7,17 +7,19 @@ Plugin authors use them as the kernel's own tests do::
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher, profiles
@@ -40,6 +42,7 @@ __all__ = [
     "make_settings",
     "postgres_database",
     "postgres_schema",
+    "run_coroutine",
     "scratch_database",
 ]
 
@@ -271,3 +274,13 @@ def actor_of(kernel: Kernel, user_id: int) -> Actor:
 
     with kernel.session() as session:
         return actor_for_user(session, user_id)
+
+
+T = TypeVar("T")
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to its end on an event loop of its own, in a thread of its own: a
+    test may run where an earlier one (a sync browser session) holds this thread's loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

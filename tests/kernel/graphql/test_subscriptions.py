@@ -22,7 +22,7 @@ from openitsm.kernel.graphql.subscriptions import (
     broker_of,
 )
 from openitsm.kernel.hookspecs import hookimpl
-from openitsm.kernel.testing import build_kernel
+from openitsm.kernel.testing import build_kernel, run_coroutine
 from openitsm.kernel.testing.tickets import Ticket, TicketPlugin, create_tables, drop_tables
 
 
@@ -69,7 +69,7 @@ def test_a_change_reaches_the_subscribers_that_want_it_once(offline: Kernel) -> 
         assert broker.subscriber_count == 0
         broker.publish(change(1))  # nobody listens: nothing happens
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_changes_from_another_thread_arrive_and_a_slow_subscriber_loses_the_excess(
@@ -89,7 +89,7 @@ def test_changes_from_another_thread_arrive_and_a_slow_subscriber_loses_the_exce
             # `nothing_within` took one of them each time it found one
             assert len(received) == MAX_PENDING
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_a_change_round_trips_through_its_encoding() -> None:
@@ -132,7 +132,7 @@ def test_committed_changes_are_published_and_rolled_back_ones_are_not(
                 assert "title" in first.fields
                 assert await nothing_within(subscriber)
 
-        asyncio.run(scenario())
+        run_coroutine(scenario())
     finally:
         drop_tables(kernel.engine)
         kernel.close()
@@ -159,7 +159,7 @@ def test_redis_carries_changes_between_processes(tmp_path: Path, redis_url: str)
             assert await nothing_within(subscriber)
 
     try:
-        asyncio.run(scenario())
+        run_coroutine(scenario())
     finally:
         for broker in (web, worker):
             broker.close()
@@ -183,7 +183,7 @@ def test_without_redis_a_process_still_hears_its_own_changes(tmp_path: Path) -> 
             assert await next_change(subscriber, 15) == change(3)
 
     try:
-        asyncio.run(scenario())
+        run_coroutine(scenario())
     finally:
         broker.close()
         kernel.close()

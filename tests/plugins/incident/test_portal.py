@@ -257,6 +257,9 @@ def test_rating_only_once_resolved_and_only_once(world: World) -> None:
     bad = caller.post(f"{base}/rate", data={"csrf": csrf(caller), "version": version.group(1)})
     assert bad.status_code == 400 and error_of(bad.text, "satisfaction") == "Fill this in."
     posted = {"csrf": csrf(caller), "version": version.group(1), "satisfaction": "4"}
+    # A post from an older copy of the page is a lost update, told atop the form.
+    stale = caller.post(f"{base}/rate", data={**posted, "version": str(int(version.group(1)) - 1)})
+    assert stale.status_code == 409 and '<p class="error" role="alert">' in stale.text
     rated = caller.post(
         f"{base}/rate", data={**posted, "satisfaction_comment": "Quick"}, follow_redirects=False
     )
