@@ -26,7 +26,7 @@ from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
-from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.dictionaries import service as dictionaries
 from openitsm.kernel.forms import Form, FormField, FormSection, Submission, visible_fields
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.identity.models import User
@@ -174,16 +174,6 @@ async def report_page(request: Request) -> Response:
     return await run_in_threadpool(_report_page, page)
 
 
-def _category_code(session: Session, item_id: int | None) -> str | None:
-    if item_id is None:
-        return None
-    return session.scalar(  # type: ignore[no-any-return]
-        select(DictionaryItem.code)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(DictionaryItem.id == item_id, Dictionary.code == forms.CATEGORY.dictionary)
-    )
-
-
 def _portal_channel(page: PageContext, session: Session) -> dict[str, str]:
     """The channel `portal`, when it is an active item and the person may set the channel."""
     if not field_access(page.actor, service.COMPLAINT.name).writable("channel"):
@@ -210,7 +200,9 @@ async def report(request: Request) -> Response:
                 return submission, None
             values = dict(submission.values)
             if "category" in values:
-                values["category"] = _category_code(session, values["category"])
+                values["category"] = dictionaries.item_code(
+                    session, forms.CATEGORY.dictionary, values["category"]
+                )
             values.update(_portal_channel(page, session), complainant_id=page.actor.user_id)
             complaint = service.create_complaint(session, **values)
             ref = RecordRef(service.COMPLAINT.name, complaint.id)
@@ -229,17 +221,6 @@ async def report(request: Request) -> Response:
 
 
 # --- following one ----------------------------------------------------------------------
-
-
-def _category_label(session: Session, code: str | None, locale: str) -> str | None:
-    if not code:
-        return None
-    labels = session.scalar(
-        select(DictionaryItem.labels)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(Dictionary.code == forms.CATEGORY.dictionary, DictionaryItem.code == code)
-    )
-    return pick_label(labels or {}, locale, code)
 
 
 def _follow_page(
@@ -261,7 +242,9 @@ def _follow_page(
         progress = public_progress(page, session, ref, labels)
         files = attachments.files_of(session, ref)
         category = (
-            _category_label(session, complaint.category, page.locale)
+            dictionaries.item_label(
+                session, forms.CATEGORY.dictionary, complaint.category, page.locale
+            )
             if access.readable("category")
             else None
         )

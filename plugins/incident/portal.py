@@ -27,7 +27,7 @@ from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
-from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.dictionaries import service as dictionaries
 from openitsm.kernel.forms import Form, FormField, FormSection, Submission, visible_fields
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.identity.models import User
@@ -189,16 +189,6 @@ def _portal_defaults(page: PageContext, session: Session) -> dict[str, str]:
     return {name: code for name, code in chosen.items() if code}
 
 
-def _category_code(session: Session, item_id: int | None) -> str | None:
-    if item_id is None:
-        return None
-    return session.scalar(  # type: ignore[no-any-return]
-        select(DictionaryItem.code)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(DictionaryItem.id == item_id, Dictionary.code == forms.CATEGORY.dictionary)
-    )
-
-
 @portal_explained
 async def report(request: Request) -> Response:
     page = portal_context(request, service.CREATE)
@@ -213,7 +203,9 @@ async def report(request: Request) -> Response:
                 return submission, None
             values = dict(submission.values)
             if "category" in values:
-                values["category"] = _category_code(session, values["category"])
+                values["category"] = dictionaries.item_code(
+                    session, forms.CATEGORY.dictionary, values["category"]
+                )
             values.update(_portal_defaults(page, session), caller_id=page.actor.user_id)
             incident = service.create_incident(session, **values)
             ref = RecordRef(service.INCIDENT.name, incident.id)
@@ -232,17 +224,6 @@ async def report(request: Request) -> Response:
 
 
 # --- following one ----------------------------------------------------------------------
-
-
-def _category_label(session: Session, code: str | None, locale: str) -> str | None:
-    if not code:
-        return None
-    labels = session.scalar(
-        select(DictionaryItem.labels)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(Dictionary.code == forms.CATEGORY.dictionary, DictionaryItem.code == code)
-    )
-    return pick_label(labels or {}, locale, code)
 
 
 def _follow_page(
@@ -264,7 +245,9 @@ def _follow_page(
         progress = public_progress(page, session, ref, labels)
         files = attachments.files_of(session, ref)
         category = (
-            _category_label(session, incident.category, page.locale)
+            dictionaries.item_label(
+                session, forms.CATEGORY.dictionary, incident.category, page.locale
+            )
             if access.readable("category")
             else None
         )

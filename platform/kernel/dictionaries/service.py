@@ -14,6 +14,7 @@ from openitsm.kernel.db.session import flush
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.dictionaries.spec import LOCALES, DictionarySpec
 from openitsm.kernel.errors import BadUserInput, NotFound, _t
+from openitsm.kernel.labels import pick_label
 
 MAX_CODE = 100
 
@@ -90,6 +91,30 @@ def get_dictionary(session: Session, code: str) -> Dictionary:
             _t("No dictionary with code '{code}'."), field="dictionary", params={"code": code}
         )
     return dictionary
+
+
+def item_code(session: Session, dictionary: str, item_id: int | None) -> str | None:
+    """The code of item `item_id` of `dictionary` (what a picker posts), or None when there
+    is none such: a form stores codes, pickers choose items."""
+    if item_id is None:
+        return None
+    return session.scalar(  # type: ignore[no-any-return]
+        select(DictionaryItem.code)
+        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
+        .where(DictionaryItem.id == item_id, Dictionary.code == dictionary)
+    )
+
+
+def item_label(session: Session, dictionary: str, code: str | None, locale: str) -> str | None:
+    """The label of `code` in `dictionary` in `locale` (the code itself when it has none)."""
+    if not code:
+        return None
+    labels = session.scalar(
+        select(DictionaryItem.labels)
+        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
+        .where(Dictionary.code == dictionary, DictionaryItem.code == code)
+    )
+    return pick_label(labels or {}, locale, code)
 
 
 def get_item(session: Session, item_id: int) -> DictionaryItem:
