@@ -24,7 +24,7 @@ from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.grants import actor_for_user
 from openitsm.kernel.db import utcnow
-from openitsm.kernel.db.session import after_commit
+from openitsm.kernel.db.session import after_commit, begin_write
 from openitsm.kernel.errors import BadUserInput, NotFound, _t
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.notifications.digest import (
@@ -373,6 +373,7 @@ def deliver(session: Session, delivery_id: int, now: dt.datetime | None = None) 
         error, transient = f"{type(exc).__name__}: {exc}", exc.transient
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+    begin_write(session)  # SQLite: a read snapshot overtaken by another writer could not write
     delivery = session.get(NotificationDelivery, delivery_id, populate_existing=True)
     assert delivery is not None
     if error is None:
