@@ -56,7 +56,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openit
 
 LIST = """query List($first: Int!, $after: String) {
   incidents(first: $first, after: $after) {
-    edges { node { id number title status level category openedAt
+    edges { node { id number title status level category openedAt slaState
       caller { name } assignee { name } group { name } } }
     pageInfo { endCursor hasNextPage }
   }

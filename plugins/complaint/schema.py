@@ -33,7 +33,7 @@ from openitsm.kernel import (
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.customfields.schema import custom_fields_field
-from openitsm.kernel.graphql.nodes import Fields, input_values, linked
+from openitsm.kernel.graphql.nodes import Fields, input_values, link, prefetched
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.links.models import RecordLink
 from openitsm.kernel.links.relations import ARCHIVED_TO, CAUSED_BY
@@ -131,29 +131,15 @@ class ComplaintType(ModelNode):
     ) -> RecordReference | None:
         return await _linked_record(info, ARCHIVED_TO, root.id)
 
-    @strawberry.field
-    async def complainant(
-        self, root: strawberry.Parent[Complaint], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.complainant_id)  # type: ignore[no-any-return]
+    complainant: UserType | None = link(User, "complainant_id")
 
-    @strawberry.field
-    async def assignee(
-        self, root: strawberry.Parent[Complaint], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.assignee_id)  # type: ignore[no-any-return]
+    assignee: UserType | None = link(User, "assignee_id")
 
-    @strawberry.field(description="The department responsible for handling it.")
-    async def department(
-        self, root: strawberry.Parent[Complaint], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.department_id)  # type: ignore[no-any-return]
+    department: DepartmentType | None = link(
+        Department, "department_id", description="The department responsible for handling it."
+    )
 
-    @strawberry.field
-    async def service_unit(
-        self, root: strawberry.Parent[Complaint], info: Info[Context, Any]
-    ) -> ServiceUnitType | None:
-        return await linked(info.context, ServiceUnit, root.service_unit_id)  # type: ignore[no-any-return]
+    service_unit: ServiceUnitType | None = link(ServiceUnit, "service_unit_id")
 
 
 @strawberry.enum
@@ -368,13 +354,17 @@ class ComplaintQuery:
             keys = [SortKey(getattr(Complaint, order_by.field.value), descending=descending)]
         elif field_access(actor, service.COMPLAINT.name).readable("opened_at"):
             keys = [SortKey(Complaint.opened_at, descending=True)]
-        return context.paginate(
-            filtered(context, actor, filter),
-            keys=keys,
-            tiebreak=Complaint.id,
-            first=first,
-            after=after,
-            resource=service.COMPLAINT.name,
+        return prefetched(
+            info,
+            ComplaintType,
+            context.paginate(
+                filtered(context, actor, filter),
+                keys=keys,
+                tiebreak=Complaint.id,
+                first=first,
+                after=after,
+                resource=service.COMPLAINT.name,
+            ),
         )
 
 

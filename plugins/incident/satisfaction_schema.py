@@ -46,8 +46,8 @@ class IncidentSatisfactionBucket:
     group_id: strawberry.Private[int | None] = None
 
     @strawberry.field(description="GROUP: the assignment group.")
-    async def group(self, info: Info[Context, Any]) -> DepartmentType | None:
-        return await linked(info.context, Department, self.group_id)  # type: ignore[no-any-return]
+    def group(self, info: Info[Context, Any]) -> DepartmentType | None:
+        return linked(info.context, Department, self.group_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Satisfaction statistics of the incidents resolved in a period.")

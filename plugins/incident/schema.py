@@ -34,7 +34,7 @@ from openitsm.kernel import (
 from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.access.scope import visible
 from openitsm.kernel.customfields.schema import custom_fields_field
-from openitsm.kernel.graphql.nodes import Fields, input_values, linked
+from openitsm.kernel.graphql.nodes import Fields, input_values, link, loaded, prefetched, then
 from openitsm.kernel.graphql.subscriptions import record_changes
 from openitsm.kernel.graphql.types import RecordReference
 from openitsm.kernel.identity.models import User
@@ -94,35 +94,19 @@ class IncidentType(ModelNode):
     def status(self, root: strawberry.Parent[Incident]) -> IncidentStatus:
         return IncidentStatus(root.status)
 
-    @strawberry.field
-    async def caller(
-        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.caller_id)  # type: ignore[no-any-return]
+    caller: UserType | None = link(User, "caller_id")
 
-    @strawberry.field
-    async def assignee(
-        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.assignee_id)  # type: ignore[no-any-return]
+    assignee: UserType | None = link(User, "assignee_id")
 
-    @strawberry.field(description="The assignment group (a department).")
-    async def group(
-        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.group_id)  # type: ignore[no-any-return]
+    group: DepartmentType | None = link(
+        Department, "group_id", description="The assignment group (a department)."
+    )
 
-    @strawberry.field
-    async def service_unit(
-        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
-    ) -> ServiceUnitType | None:
-        return await linked(info.context, ServiceUnit, root.service_unit_id)  # type: ignore[no-any-return]
+    service_unit: ServiceUnitType | None = link(ServiceUnit, "service_unit_id")
 
-    @strawberry.field(description="The parent incident, when the reader may see it.")
-    async def parent(
-        self, root: strawberry.Parent[Incident], info: Info[Context, Any]
-    ) -> IncidentType | None:
-        return await linked(info.context, Incident, root.parent_id)  # type: ignore[no-any-return]
+    parent: IncidentType | None = link(
+        Incident, "parent_id", description="The parent incident, when the reader may see it."
+    )
 
     @strawberry.field(description="The child incidents the reader may see.")
     async def children(
@@ -131,20 +115,36 @@ class IncidentType(ModelNode):
         return await _children_loader(info.context).load(root.id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The incident's SLA clock as last computed; null without one.")
-    async def sla(
+    def sla(
         self, root: strawberry.Parent[Incident], info: Info[Context, Any]
     ) -> SlaClockType | None:
-        row = await _sla_loader(info.context).load(root.id)
-        return None if row is None else SlaClockType.of(row)
+        return then(  # type: ignore[no-any-return]
+            loaded(_sla_loader(info.context), root.id),
+            lambda row: None if row is None else SlaClockType.of(row),
+        )
 
     @strawberry.field(
         description="The SLA in one word, the most pressing of its targets; null without a clock."
     )
-    async def sla_state(
+    def sla_state(
         self, root: strawberry.Parent[Incident], info: Info[Context, Any]
     ) -> SlaStateFilter | None:
-        found = sla_state.summarise(await _sla_loader(info.context).load(root.id))
-        return None if found is None else SlaStateFilter(found.state)
+        return then(  # type: ignore[no-any-return]
+            loaded(_sla_loader(info.context), root.id), _state_of
+        )
+
+    @classmethod
+    def prefetch(cls, context: Context, rows: Sequence[Any], selected: set[str]) -> None:
+        if selected & {"sla", "slaState"}:
+            loader = _sla_loader(context)
+            missing = [row.id for row in rows if loader.cache_map.get(row.id) is None]
+            found = sla_state.clocks_of(context.session, missing) if missing else {}
+            loader.prime_many({key: found.get(key) for key in missing})
+
+
+def _state_of(clock: Any) -> SlaStateFilter | None:
+    found = sla_state.summarise(clock)
+    return None if found is None else _SLA_STATES[found.state]
 
 
 def _children_loader(context: Context) -> Any:
@@ -180,6 +180,9 @@ class SlaStateFilter(enum.Enum):
     RUNNING = "running"
     PAUSED = "paused"
     MET = "met"
+
+
+_SLA_STATES = {member.value: member for member in SlaStateFilter}
 
 
 @strawberry.enum
@@ -393,7 +396,7 @@ class IncidentQuery:
             keys = [SortKey(getattr(Incident, order_by.field.value), descending=descending)]
         elif field_access(actor, "incident").readable("opened_at"):
             keys = [SortKey(Incident.opened_at, descending=True)]
-        return context.paginate(
+        page = context.paginate(
             filtered(actor, filter),
             keys=keys,
             tiebreak=Incident.id,
@@ -401,6 +404,7 @@ class IncidentQuery:
             after=after,
             resource="incident",
         )
+        return prefetched(info, IncidentType, page)
 
 
 @strawberry.type

@@ -26,6 +26,7 @@ KIND = "incident"
 TARGETS = ("response", "resolution")
 # Most pressing first: an incident is in the first state whose condition holds.
 STATES = ("breached", "warning", "running", "paused", "met")
+RANKS = {"breached": 0, "paused": 3, "met": 4}  # a running target ranks by its times
 # The field an SLA state reveals (it follows the status); hidden status, no SLA.
 FIELD = "status"
 
@@ -92,6 +93,36 @@ def summarise(row: SlaClock | None, now: dt.datetime | None = None) -> SlaSummar
     clock or one with both targets off."""
     if row is None:
         return None
+    now = now or utcnow()
+    best: tuple[int, bool, dt.datetime, int] | None = None
+    for order, target in enumerate(TARGETS):
+        state = getattr(row, f"{target}_state")
+        due = getattr(row, f"{target}_due_at")
+        if state == "running":
+            warning = getattr(row, f"{target}_warning_at")
+            if due is not None and due <= now:
+                rank = 0  # breached
+            elif warning is not None and warning <= now:
+                rank = 1  # warning
+            else:
+                rank = 2
+        elif state in RANKS:
+            rank = RANKS[state]
+        else:
+            continue
+        # The most pressing state first; of the targets in it, the one due first.
+        candidate = (rank, due is None, due or now, order)
+        if best is None or candidate < best:
+            best = candidate
+    if best is None:
+        return None
+    target = TARGETS[best[3]]
+    return SlaSummary(
+        STATES[best[0]],
+        target,
+        getattr(row, f"{target}_due_at"),
+        getattr(row, f"{target}_remaining"),
+    )
     now = now or utcnow()
 
     def value(target: str, name: str) -> object:

@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from openitsm.kernel import Connection, Context, ModelNode, SortKey, decode_id
 from openitsm.kernel.errors import NotFound
-from openitsm.kernel.graphql.nodes import Fields, input_values, linked
+from openitsm.kernel.graphql.nodes import Fields, input_values, link, prefetched
 from openitsm.kernel.organisation.models import Department
 from openitsm.kernel.organisation.schema import DepartmentType
 from openitsm.plugins.incident import incident_templates as templates
@@ -47,11 +47,9 @@ class IncidentTemplateType(ModelNode):
             return [None for _ in rows]
         return [row if row is not None and (row.active or manager) else None for row in rows]
 
-    @strawberry.field(description="The assignment group it sets (a department).")
-    async def group(
-        self, root: strawberry.Parent[IncidentTemplate], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.group_id)  # type: ignore[no-any-return]
+    group: DepartmentType | None = link(
+        Department, "group_id", description="The assignment group it sets (a department)."
+    )
 
 
 @strawberry.input
@@ -125,12 +123,16 @@ class TemplateQuery:
         statement = select(IncidentTemplate)
         if not (include_inactive and actor.can(templates.MANAGE)):
             statement = statement.where(IncidentTemplate.active.is_(True))
-        return context.paginate(
-            statement,
-            keys=[SortKey(IncidentTemplate.name)],
-            tiebreak=IncidentTemplate.id,
-            first=first,
-            after=after,
+        return prefetched(
+            info,
+            IncidentTemplateType,
+            context.paginate(
+                statement,
+                keys=[SortKey(IncidentTemplate.name)],
+                tiebreak=IncidentTemplate.id,
+                first=first,
+                after=after,
+            ),
         )
 
 

@@ -21,7 +21,8 @@ from openitsm.kernel.graphql.nodes import (
     active_children,
     children_loader,
     decode_id,
-    linked,
+    link,
+    prefetched,
     shows_inactive,
 )
 
@@ -55,11 +56,7 @@ class DictionaryItemType(ModelNode):
     ) -> str:
         return root.label(locale or info.context.locale)
 
-    @strawberry.field
-    async def parent(
-        self, root: strawberry.Parent[DictionaryItem], info: Info[Context, Any]
-    ) -> DictionaryItemType | None:
-        return await linked(info.context, DictionaryItem, root.parent_id)  # type: ignore[no-any-return]
+    parent: DictionaryItemType | None = link(DictionaryItem, "parent_id")
 
     @strawberry.field
     async def children(
@@ -139,12 +136,16 @@ class DictionaryQuery:
     ) -> Connection[DictionaryType]:
         context = info.context
         context.require_actor()
-        return context.paginate(
-            select(Dictionary),
-            keys=[SortKey(Dictionary.code)],
-            tiebreak=Dictionary.id,
-            first=first,
-            after=after,
+        return prefetched(
+            info,
+            DictionaryType,
+            context.paginate(
+                select(Dictionary),
+                keys=[SortKey(Dictionary.code)],
+                tiebreak=Dictionary.id,
+                first=first,
+                after=after,
+            ),
         )
 
     @strawberry.field

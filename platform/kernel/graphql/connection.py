@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import decimal
 import enum
+import functools
 import hashlib
 import json
 import uuid
@@ -132,12 +133,18 @@ def page_size(request: PageRequest, default: int, maximum: int) -> tuple[int, bo
 
 def _fingerprint(keys: Sequence[SortKey]) -> str:
     """Ties a cursor to one ordering, so a cursor of another list or order is refused."""
-    spec = "|".join(f"{k.name}:{'d' if k.descending else 'a'}" for k in keys)
+    return _fingerprint_of("|".join(f"{k.name}:{'d' if k.descending else 'a'}" for k in keys))
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint_of(spec: str) -> str:
     return hashlib.blake2s(spec.encode(), digest_size=4).hexdigest()
 
 
-def encode_cursor(values: Sequence[Any], keys: Sequence[SortKey]) -> str:
-    items = [_fingerprint(keys), *(_encode_value(v) for v in values)]
+def encode_cursor(
+    values: Sequence[Any], keys: Sequence[SortKey], fingerprint: str | None = None
+) -> str:
+    items = [fingerprint or _fingerprint(keys), *(_encode_value(v) for v in values)]
     raw = json.dumps(items, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -287,8 +294,12 @@ def paginate(
     rows = rows[:size]
     if backwards:
         rows.reverse()
+    fingerprint = _fingerprint(keys)
     edges = [
-        Edge(cursor=encode_cursor([_value_of(row, k) for k in keys], keys), node=wrap(row))
+        Edge(
+            cursor=encode_cursor([_value_of(row, k) for k in keys], keys, fingerprint),
+            node=wrap(row),
+        )
         for row in rows
     ]
     info = PageInfo(

@@ -111,7 +111,11 @@ def _resource_fields(
     return mapped
 
 
-def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]:
+def _guarded(
+    resolve: Callable[..., Any], read: FieldRead, attribute: str | None = None
+) -> Callable[..., Any]:
+    """`resolve` behind the field rule of `read`; a plain attribute (`attribute`) is read
+    directly, without the layers of a generic resolver, since a page has hundreds."""
     resource, only = read.resource, read.field if not read.also else None
 
     def refuse(field: str) -> Forbidden:
@@ -135,7 +139,22 @@ def _guarded(resolve: Callable[..., Any], read: FieldRead) -> Callable[..., Any]
                         raise refuse(field)
         return resolve(source, info, **arguments)
 
-    return guarded
+    if attribute is None:
+        return guarded
+
+    def guarded_attribute(source: Any, info: Any) -> Any:
+        context = info.context
+        if context.actor.field_rules:
+            hidden = context.hidden_fields.get(resource)
+            if hidden is None:
+                hidden = context.hidden(resource)
+            if hidden:
+                field = only if only in hidden else read.hidden_in(hidden)
+                if field is not None:
+                    raise refuse(field)
+        return getattr(source, attribute)
+
+    return guarded_attribute
 
 
 def _refusal(read: FieldRead, field: str) -> Forbidden:
@@ -173,8 +192,12 @@ class FieldGuards:
                     kind.name, target[0], f"{graphql_type.name}.{name}", also=target[1:]
                 )
                 self.reads[(graphql_type.name, name)] = read
+                strawberry_field = graphql_field.extensions.get("strawberry-definition")
+                basic = getattr(strawberry_field, "is_basic_field", False)
                 graphql_field.resolve = _guarded(
-                    graphql_field.resolve or default_field_resolver, read
+                    graphql_field.resolve or default_field_resolver,
+                    read,
+                    strawberry_field.python_name if basic else None,  # type: ignore[union-attr]
                 )
 
     @property

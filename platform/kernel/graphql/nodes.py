@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 from sqlalchemy import select
 from strawberry import relay
 from strawberry.types import Info
@@ -95,11 +97,133 @@ def children_loader(
     return context.loader(("children", model, parent_column), load)
 
 
-async def linked(context: Context, model: type[Any], key: int | None) -> Any:
-    """The row a link column points at, batched with the request's other look-ups."""
+def loaded(loader: Any, key: Any) -> Any:
+    """The value `loader` holds for `key` already, else an awaitable of it.
+
+    A resolver returning a plain value costs graphql-core no task on the event loop; a list
+    whose links were prefetched (`prefetch`) resolves without awaiting anything.
+    """
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and future.exception() is None:
+        return future.result()
+    return loader.load(key)
+
+
+def then(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """`convert(value)`, or an awaitable of it when `value` is still to be awaited."""
+    if not inspect.isawaitable(value):
+        return convert(value)
+
+    async def converted() -> Any:
+        return convert(await value)
+
+    return converted()
+
+
+def linked(context: Context, model: type[Any], key: int | None) -> Any:
+    """The row a link column points at (or an awaitable of it), batched with the request's
+    other look-ups."""
     if key is None:
         return None
-    return await by_id_loader(context, model).load(key)
+    return loaded(by_id_loader(context, model), key)
+
+
+LINK = "openitsm.link"  # a field's metadata key: (model, link column)
+
+
+def link(model: type[Any], column: str, description: str | None = None) -> Any:
+    """A field showing the row `column` points at, through the request's by-id loader.
+
+    Declared this way, the link is known to `prefetch`, which loads it for a whole page of
+    rows in one query before any row is resolved.
+    """
+    import strawberry
+
+    def resolve(root: Any, info: Info) -> Any:
+        return linked(info.context, model, getattr(root, column))
+
+    return strawberry.field(
+        resolver=resolve, description=description, metadata={LINK: (model, column)}
+    )
+
+
+def resolve_links_directly(schema: GraphQLSchema) -> None:
+    """Resolve each declared link field with one plain function instead of strawberry's
+    generic resolver chain (info object, argument parsing, extensions): a page of rows
+    resolves hundreds of links, and they take no arguments and have no extensions."""
+    for graphql_type in schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for graphql_field in graphql_type.fields.values():
+            field = graphql_field.extensions.get("strawberry-definition")
+            declared = getattr(field, "metadata", None) or {}
+            if LINK in declared and not field.extensions and not graphql_field.args:
+                graphql_field.resolve = _link_resolver(*declared[LINK])
+
+
+def _link_resolver(model: type[Any], column: str) -> Callable[..., Any]:
+    def resolve(source: Any, info: GraphQLResolveInfo) -> Any:
+        key = getattr(source, column)
+        if key is None:
+            return None
+        return loaded(by_id_loader(info.context, model), key)
+
+    return resolve
+
+
+def selected_node_fields(info: Info) -> set[str]:
+    """The GraphQL names of the fields asked of the nodes of the connection being resolved
+    (under `edges { node }` and `nodes`, through fragments)."""
+    from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+    def flatten(selections: Iterable[Any]) -> Iterable[SelectedField]:
+        for selection in selections:
+            if isinstance(selection, (FragmentSpread, InlineFragment)):
+                yield from flatten(selection.selections)
+            elif isinstance(selection, SelectedField):
+                yield selection
+
+    names: set[str] = set()
+    for field in flatten(info.selected_fields):
+        for part in flatten(field.selections):
+            if part.name == "nodes":
+                names.update(child.name for child in flatten(part.selections))
+            elif part.name == "edges":
+                for edge_part in flatten(part.selections):
+                    if edge_part.name == "node":
+                        names.update(child.name for child in flatten(edge_part.selections))
+    return names
+
+
+def prefetched(info: Info, node_type: type[ModelNode], page: Any) -> Any:
+    """`page`, a connection of `node_type` rows, with what the request asks of them
+    loaded in batches (`prefetch`)."""
+    prefetch(info, node_type, [edge.node for edge in page.edges])
+    return page
+
+
+def prefetch(info: Info, node_type: type[ModelNode], rows: Sequence[Any]) -> None:
+    """Load, in one query per model, the links of `rows` the request asks for, and let
+    the type load the rest of what it shows in batches (`ModelNode.prefetch`)."""
+    if not rows:
+        return
+    selected = selected_node_fields(info)
+    context: Context = info.context
+    names = info.schema.config.name_converter
+    wanted: dict[type[Any], set[int]] = {}
+    for field in node_type.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        declared = field.metadata.get(LINK)
+        if declared is None or names.get_graphql_name(field) not in selected:
+            continue
+        model, column = declared
+        keys = wanted.setdefault(model, set())
+        keys.update(key for row in rows if (key := getattr(row, column)) is not None)
+    for model, keys in wanted.items():
+        loader = by_id_loader(context, model)
+        missing = [key for key in keys if loader.cache_map.get(key) is None]
+        if missing:
+            loader.prime_many(dict(zip(missing, rows_by_id(context, model, missing), strict=True)))
+    node_type.prefetch(context, rows, selected)
 
 
 async def active_children(
@@ -128,6 +252,11 @@ class ModelNode(relay.Node):
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, (cls, cls.__model__))
+
+    @classmethod
+    def prefetch(cls, context: Context, rows: Sequence[Any], selected: set[str]) -> None:
+        """Prime the request's loaders with what the `selected` fields of `rows` show,
+        beyond the declared links (which `prefetch` loads itself)."""
 
     @classmethod
     def visible_rows(cls, context: Context, rows: list[Any]) -> list[Any]:

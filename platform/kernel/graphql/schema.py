@@ -18,6 +18,7 @@ from strawberry.types.base import has_object_definition
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.graphql.guards import FieldGuards
+from openitsm.kernel.graphql.nodes import resolve_links_directly
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -140,6 +141,7 @@ def build_schema(
     )
     schema.max_tokens = limits.max_tokens
     schema.rules = tuple(rules)
+    resolve_links_directly(schema._schema)
     if kinds is not None:
         schema.field_guards = FieldGuards(schema, kinds)
     return schema

@@ -13,7 +13,7 @@ from openitsm.kernel.access import delegation as rules
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id, linked
+from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id, link, prefetched
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.delegation_models import Delegation
 from openitsm.kernel.organisation.schema import UserType
@@ -49,11 +49,7 @@ class DelegationType(ModelNode):
     ) -> UserType:
         return await by_id_loader(info.context, User).load(root.deputy_id)
 
-    @strawberry.field
-    async def created_by(
-        self, root: strawberry.Parent[Delegation], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.created_by)  # type: ignore[no-any-return]
+    created_by: UserType | None = link(User, "created_by")
 
     @classmethod
     def visible_rows(cls, context: Context, rows: list[Any]) -> list[Any]:
@@ -95,12 +91,16 @@ class DelegationQuery:
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None
     ) -> Connection[DelegationType]:
         actor = info.context.require_actor()
-        return info.context.paginate(
-            rules.visible_delegations(actor),
-            keys=[SortKey(Delegation.starts_at, descending=True)],
-            tiebreak=Delegation.id,
-            first=first,
-            after=after,
+        return prefetched(
+            info,
+            DelegationType,
+            info.context.paginate(
+                rules.visible_delegations(actor),
+                keys=[SortKey(Delegation.starts_at, descending=True)],
+                tiebreak=Delegation.id,
+                first=first,
+                after=after,
+            ),
         )
 
 

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from openitsm.kernel.db import utcnow
 from openitsm.kernel.errors import BadUserInput, _t
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id, linked
+from openitsm.kernel.graphql.nodes import ModelNode, by_id_loader, decode_id, link
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation import duty
 from openitsm.kernel.organisation.duty_models import DutyRota, DutyShift
@@ -81,11 +81,7 @@ class DutyRotaType(ModelNode):
     active: bool
     version: int
 
-    @strawberry.field
-    async def department(
-        self, root: strawberry.Parent[DutyRota], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.department_id)  # type: ignore[no-any-return]
+    department: DepartmentType | None = link(Department, "department_id")
 
     @strawberry.field(
         description="The shifts overlapping [from, until), by start; at most 92 days, the "

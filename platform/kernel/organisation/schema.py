@@ -27,7 +27,8 @@ from openitsm.kernel.graphql.nodes import (
     active_children,
     children_loader,
     decode_id,
-    linked,
+    link,
+    prefetched,
     readable_order,
     shows_inactive,
 )
@@ -188,11 +189,7 @@ class ServiceUnitContactType(ModelNode):
     position: str | None
     version: int
 
-    @strawberry.field
-    async def user(
-        self, root: strawberry.Parent[ServiceUnitContact], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.user_id)  # type: ignore[no-any-return]
+    user: UserType | None = link(User, "user_id")
 
 
 @strawberry.type(name="ServiceUnit", description="A customer company (服务单位).")
@@ -241,11 +238,7 @@ class DepartmentType(ModelNode):
     version: int
     custom_fields: JSON = custom_fields_field()
 
-    @strawberry.field
-    async def parent(
-        self, root: strawberry.Parent[Department], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.parent_id)  # type: ignore[no-any-return]
+    parent: DepartmentType | None = link(Department, "parent_id")
 
     @strawberry.field
     async def children(
@@ -266,17 +259,9 @@ class DepartmentType(ModelNode):
             root.id
         )
 
-    @strawberry.field
-    async def head(
-        self, root: strawberry.Parent[Department], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.head_user_id)  # type: ignore[no-any-return]
+    head: UserType | None = link(User, "head_user_id")
 
-    @strawberry.field
-    async def admin(
-        self, root: strawberry.Parent[Department], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.admin_user_id)  # type: ignore[no-any-return]
+    admin: UserType | None = link(User, "admin_user_id")
 
 
 @strawberry.type(name="User")
@@ -296,17 +281,9 @@ class UserType(ModelNode):
     version: int
     custom_fields: JSON = custom_fields_field()
 
-    @strawberry.field
-    async def department(
-        self, root: strawberry.Parent[User], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.department_id)  # type: ignore[no-any-return]
+    department: DepartmentType | None = link(Department, "department_id")
 
-    @strawberry.field
-    async def manager(
-        self, root: strawberry.Parent[User], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.manager_id)  # type: ignore[no-any-return]
+    manager: UserType | None = link(User, "manager_id")
 
     @strawberry.field
     async def roles(
@@ -392,13 +369,17 @@ class OrganisationQuery:
                 )
         # By login, unless the login is hidden from the reader: then by id, which shows nothing.
         by_login = field_access(info.context.actor, "user").readable("login")
-        return info.context.paginate(
-            statement,
-            keys=[SortKey(User.login)] if by_login else [],
-            tiebreak=User.id,
-            first=first,
-            after=after,
-            resource="user",
+        return prefetched(
+            info,
+            UserType,
+            info.context.paginate(
+                statement,
+                keys=[SortKey(User.login)] if by_login else [],
+                tiebreak=User.id,
+                first=first,
+                after=after,
+                resource="user",
+            ),
         )
 
     @strawberry.field(description="A user; everyone signed in may read their own record.")

@@ -34,7 +34,7 @@ from openitsm.kernel.errors import BadUserInput
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
 from openitsm.kernel.graphql.contribution import GraphQLContribution
-from openitsm.kernel.graphql.nodes import Fields, ModelNode, decode_id, linked
+from openitsm.kernel.graphql.nodes import Fields, ModelNode, decode_id, link, prefetched
 from openitsm.kernel.hookspecs import hookimpl
 from openitsm.kernel.references import RecordKind
 
@@ -188,11 +188,9 @@ class TicketType(ModelNode):
     service_unit_id: int | None
     version: int
 
-    @strawberry.field(description="The linked ticket, when the reader may see it.")
-    async def related(
-        self, root: strawberry.Parent[Ticket], info: Info[Context, Any]
-    ) -> TicketType | None:
-        return await linked(info.context, Ticket, root.related_id)  # type: ignore[no-any-return]
+    related: TicketType | None = link(
+        Ticket, "related_id", description="The linked ticket, when the reader may see it."
+    )
 
 
 @strawberry.enum
@@ -284,13 +282,17 @@ class TicketQuery:
             opened = field_access(info.context.actor, "ticket").readable("opened_at")
             order_by = TicketOrder.OPENED_AT if opened else None
         keys = [SortKey(getattr(Ticket, order_by.value), descending=descending)] if order_by else []
-        return info.context.paginate(
-            statement,
-            keys=keys,
-            tiebreak=Ticket.id,
-            first=first,
-            after=after,
-            resource="ticket",
+        return prefetched(
+            info,
+            TicketType,
+            info.context.paginate(
+                statement,
+                keys=keys,
+                tiebreak=Ticket.id,
+                first=first,
+                after=after,
+                resource="ticket",
+            ),
         )
 
 

@@ -19,7 +19,14 @@ from openitsm.kernel.access.delegation import acting_for
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.graphql.connection import Connection, SortKey
 from openitsm.kernel.graphql.context import Context
-from openitsm.kernel.graphql.nodes import Fields, ModelNode, by_id_loader, decode_id, linked
+from openitsm.kernel.graphql.nodes import (
+    Fields,
+    ModelNode,
+    by_id_loader,
+    decode_id,
+    link,
+    prefetched,
+)
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department
 from openitsm.kernel.organisation.schema import DepartmentType, UserType
@@ -28,7 +35,6 @@ from openitsm.kernel.workflow.engine import definition_of
 from openitsm.kernel.workflow.models import (
     OPEN,
     ProcessInstance,
-    Transition,
     WorkItem,
     WorkItemCandidate,
 )
@@ -47,17 +53,9 @@ def _actor(info: Info[Context, Any], on_behalf_of: relay.GlobalID | None) -> Act
 class WorkItemCandidateType:
     role_code: str | None
 
-    @strawberry.field
-    async def department(
-        self, root: strawberry.Parent[WorkItemCandidate], info: Info[Context, Any]
-    ) -> DepartmentType | None:
-        return await linked(info.context, Department, root.department_id)  # type: ignore[no-any-return]
+    department: DepartmentType | None = link(Department, "department_id")
 
-    @strawberry.field
-    async def user(
-        self, root: strawberry.Parent[WorkItemCandidate], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.user_id)  # type: ignore[no-any-return]
+    user: UserType | None = link(User, "user_id")
 
 
 @strawberry.type(name="WorkItem", description="A step waiting for people: a row of the inbox.")
@@ -91,17 +89,9 @@ class WorkItemType(ModelNode):
             visible.append(row if row is not None and seen[row.instance_id] else None)
         return visible
 
-    @strawberry.field
-    async def assignee(
-        self, root: strawberry.Parent[WorkItem], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.assignee_id)  # type: ignore[no-any-return]
+    assignee: UserType | None = link(User, "assignee_id")
 
-    @strawberry.field
-    async def completed_by(
-        self, root: strawberry.Parent[WorkItem], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.completed_by_id)  # type: ignore[no-any-return]
+    completed_by: UserType | None = link(User, "completed_by_id")
 
     @strawberry.field
     async def instance(
@@ -158,17 +148,11 @@ class TransitionType:
     outcome: str | None
     comment: str | None
 
-    @strawberry.field
-    async def actor(
-        self, root: strawberry.Parent[Transition], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.actor_id)  # type: ignore[no-any-return]
+    actor: UserType | None = link(User, "actor_id")
 
-    @strawberry.field(description="Whom a deputy acted for.")
-    async def on_behalf_of(
-        self, root: strawberry.Parent[Transition], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.on_behalf_of_id)  # type: ignore[no-any-return]
+    on_behalf_of: UserType | None = link(
+        User, "on_behalf_of_id", description="Whom a deputy acted for."
+    )
 
 
 @strawberry.type(name="ProcessStep", description="Where a step of the diagram stands.")
@@ -210,11 +194,7 @@ class ProcessInstanceType(ModelNode):
     def variables(self, root: strawberry.Parent[ProcessInstance]) -> JSON:
         return {k: v for k, v in (root.variables or {}).items() if not k.startswith("_")}  # type: ignore[return-value]
 
-    @strawberry.field
-    async def starter(
-        self, root: strawberry.Parent[ProcessInstance], info: Info[Context, Any]
-    ) -> UserType | None:
-        return await linked(info.context, User, root.starter_id)  # type: ignore[no-any-return]
+    starter: UserType | None = link(User, "starter_id")
 
     @strawberry.field
     def process_version(
@@ -264,12 +244,16 @@ class WorkflowQuery:
         on_behalf_of: relay.GlobalID | None = None,
     ) -> Connection[WorkItemType]:
         actor = _actor(info, on_behalf_of)
-        return info.context.paginate(
-            runtime.inbox_query(actor),
-            keys=[SortKey(WorkItem.due_at)],
-            tiebreak=WorkItem.id,
-            first=first,
-            after=after,
+        return prefetched(
+            info,
+            WorkItemType,
+            info.context.paginate(
+                runtime.inbox_query(actor),
+                keys=[SortKey(WorkItem.due_at)],
+                tiebreak=WorkItem.id,
+                first=first,
+                after=after,
+            ),
         )
 
     @strawberry.field(
@@ -290,12 +274,16 @@ class WorkflowQuery:
             query = query.where(ProcessInstance.process_key == key)
         if state:
             query = query.where(ProcessInstance.state == state)
-        return info.context.paginate(
-            query,
-            keys=[SortKey(ProcessInstance.created_at, descending=True)],
-            tiebreak=ProcessInstance.id,
-            first=first,
-            after=after,
+        return prefetched(
+            info,
+            ProcessInstanceType,
+            info.context.paginate(
+                query,
+                keys=[SortKey(ProcessInstance.created_at, descending=True)],
+                tiebreak=ProcessInstance.id,
+                first=first,
+                after=after,
+            ),
         )
 
     @strawberry.field(
@@ -312,12 +300,16 @@ class WorkflowQuery:
         query = select(ProcessInstance).where(ProcessInstance.starter_id == actor.user_id)
         if state:
             query = query.where(ProcessInstance.state == state)
-        return info.context.paginate(
-            query,
-            keys=[SortKey(ProcessInstance.created_at, descending=True)],
-            tiebreak=ProcessInstance.id,
-            first=first,
-            after=after,
+        return prefetched(
+            info,
+            ProcessInstanceType,
+            info.context.paginate(
+                query,
+                keys=[SortKey(ProcessInstance.created_at, descending=True)],
+                tiebreak=ProcessInstance.id,
+                first=first,
+                after=after,
+            ),
         )
 
 

@@ -224,6 +224,23 @@ def test_another_service_units_agent_sees_nothing(world: World) -> None:
     assert engineer["incident"] == {"number": incident.number}
 
 
+def test_a_parent_outside_the_readers_scope_is_null_in_a_list(world: World) -> None:
+    parent, child = world.create(title="Parent"), world.create(title="Child")
+    with world.kernel.session(world.actor("agent")) as session:
+        service.link_parent(session, child.id, parent.id)
+        service.assign(session, child.id, group_id=world.departments["ops"])
+    query = "{ incidents { edges { node { title parent { title } group { code } } } } }"
+    agent = gql(world.kernel, query, None, world.actor("agent"))["data"]["incidents"]["edges"]
+    assert {e["node"]["title"]: e["node"]["parent"] for e in agent} == {
+        "Parent": None,
+        "Child": {"title": "Parent"},
+    }
+    engineer = gql(world.kernel, query, None, world.actor("engineer"))["data"]["incidents"]
+    assert [e["node"] for e in engineer["edges"]] == [
+        {"title": "Child", "parent": None, "group": {"code": "ops"}}
+    ]
+
+
 def test_a_hidden_field_is_neither_read_nor_filtered(world: World) -> None:
     world.create(category="printer")
     with world.kernel.session() as session:
