@@ -123,27 +123,7 @@ def _guarded(
 
     # Runs once per field and row: the common case (one field, nothing hidden) costs a
     # truth test and a dictionary look-up.
-    def guarded(source: Any, info: Any, **arguments: Any) -> Any:
-        context = info.context
-        if context.actor.field_rules:
-            hidden = context.hidden_fields.get(resource)
-            if hidden is None:
-                hidden = context.hidden(resource)
-            if hidden:
-                if only is not None:
-                    if only in hidden:
-                        raise refuse(only)
-                else:
-                    field = read.hidden_in(hidden)
-                    if field is not None:
-                        raise refuse(field)
-        return resolve(source, info, **arguments)
-
-    if attribute is None:
-        return guarded
-
-    def guarded_attribute(source: Any, info: Any) -> Any:
-        context = info.context
+    def check(context: Any) -> None:
         if context.actor.field_rules:
             hidden = context.hidden_fields.get(resource)
             if hidden is None:
@@ -152,9 +132,16 @@ def _guarded(
                 field = only if only in hidden else read.hidden_in(hidden)
                 if field is not None:
                     raise refuse(field)
-        return getattr(source, attribute)
 
-    return guarded_attribute
+    def guarded(source: Any, info: Any, **arguments: Any) -> Any:
+        check(info.context)
+        return resolve(source, info, **arguments)
+
+    def guarded_attribute(source: Any, info: Any) -> Any:
+        check(info.context)
+        return getattr(source, attribute)  # type: ignore[arg-type]
+
+    return guarded if attribute is None else guarded_attribute
 
 
 def _refusal(read: FieldRead, field: str) -> Forbidden:

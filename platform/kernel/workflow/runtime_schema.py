@@ -274,17 +274,7 @@ class WorkflowQuery:
             query = query.where(ProcessInstance.process_key == key)
         if state:
             query = query.where(ProcessInstance.state == state)
-        return prefetched(
-            info,
-            ProcessInstanceType,
-            info.context.paginate(
-                query,
-                keys=[SortKey(ProcessInstance.created_at, descending=True)],
-                tiebreak=ProcessInstance.id,
-                first=first,
-                after=after,
-            ),
-        )
+        return _newest_first(info, query, first, after)
 
     @strawberry.field(
         description="Instances you started (items I registered), newest first; `state` filters."
@@ -300,17 +290,7 @@ class WorkflowQuery:
         query = select(ProcessInstance).where(ProcessInstance.starter_id == actor.user_id)
         if state:
             query = query.where(ProcessInstance.state == state)
-        return prefetched(
-            info,
-            ProcessInstanceType,
-            info.context.paginate(
-                query,
-                keys=[SortKey(ProcessInstance.created_at, descending=True)],
-                tiebreak=ProcessInstance.id,
-                first=first,
-                after=after,
-            ),
-        )
+        return _newest_first(info, query, first, after)
 
 
 @strawberry.input
@@ -571,6 +551,22 @@ def _mapping(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise BadUserInput(_t("Variables are a JSON object."), field="variables")
     return value
+
+
+def _newest_first(
+    info: Info[Context, Any], query: Any, first: int | None, after: str | None
+) -> Connection[ProcessInstanceType]:
+    return prefetched(  # type: ignore[no-any-return]
+        info,
+        ProcessInstanceType,
+        info.context.paginate(
+            query,
+            keys=[SortKey(ProcessInstance.created_at, descending=True)],
+            tiebreak=ProcessInstance.id,
+            first=first,
+            after=after,
+        ),
+    )
 
 
 TYPES = (WorkItemType, ProcessInstanceType)
