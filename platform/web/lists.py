@@ -419,6 +419,9 @@ class ListRoutes:
     view: ListView
     path: str
     action: str
+    # The view with cell values in a locale, for lists whose cells are worded (an export
+    # is read by the person who asked for it); without it every reader gets `view`.
+    localised: Callable[[str], ListView] | None = None
 
     def viewer(self, request: Request, *also: str) -> PageContext | Response:
         from openitsm.web.pages import page_context
@@ -448,6 +451,8 @@ class ListRoutes:
         page = self.viewer(request, *([view.export_action] if view.export_action else []))
         if not isinstance(page, PageContext):
             return page
+        if self.localised is not None:
+            view = self.localised(page.locale)
         kind = page.kernel.record_kinds.get(view.kind)
         with page.kernel.session() as session:
             view = with_custom_fields(session, view, kind, page.locale)

@@ -713,7 +713,7 @@ def open_complaints(page: PageContext) -> Markup:
 
 ROUTES = [
     Route(BASE, complaints_page, methods=["GET"]),
-    *lists.ListRoutes(list_view("zh-CN"), BASE, service.READ).routes(),
+    *lists.ListRoutes(list_view("zh-CN"), BASE, service.READ, localised=list_view).routes(),
     Route(BASE + "/new", new_complaint_page, methods=["GET"]),
     Route(BASE + "/new", create_complaint, methods=["POST"]),
     Route(BASE + "/{complaint_id:int}", complaint_page, methods=["GET"]),

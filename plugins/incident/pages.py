@@ -670,7 +670,7 @@ def open_by_level(page: PageContext) -> Markup:
 
 ROUTES = [
     Route(BASE, incidents_page, methods=["GET"]),
-    *lists.ListRoutes(list_view("zh-CN"), BASE, service.READ).routes(),
+    *lists.ListRoutes(list_view("zh-CN"), BASE, service.READ, localised=list_view).routes(),
     Route(BASE + "/new", new_incident_page, methods=["GET"]),
     Route(BASE + "/new", create_incident, methods=["POST"]),
     Route(BASE + "/{incident_id:int}", incident_page, methods=["GET"]),
