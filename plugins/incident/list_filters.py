@@ -153,10 +153,8 @@ class SlaCell:
 
 def rows_sla(session: Session, rows: Sequence[Incident]) -> dict[str, Any]:
     """The page's SLA summaries by incident id (one query) and the zone to show them in."""
-    found = sla_state.clocks_of(session, (row.id for row in rows))
-    now = dt.datetime.now(dt.UTC)
     return {
-        "sla": {key: sla_state.summarise(clock, now) for key, clock in found.items()},
+        "sla": sla_state.summaries_of(session, (row.id for row in rows)),
         "sla_zone": service.site_zone(session),
     }
 

@@ -130,20 +130,17 @@ class IncidentType(ModelNode):
         self, root: strawberry.Parent[Incident], info: Info[Context, Any]
     ) -> SlaStateFilter | None:
         return then(  # type: ignore[no-any-return]
-            loaded(_sla_loader(info.context), root.id), _state_of
+            loaded(_sla_summary_loader(info.context), root.id), _state_of
         )
 
     @classmethod
     def prefetch(cls, context: Context, rows: Sequence[Any], selected: set[str]) -> None:
-        if selected & {"sla", "slaState"}:
-            loader = _sla_loader(context)
-            missing = [row.id for row in rows if loader.cache_map.get(row.id) is None]
-            found = sla_state.clocks_of(context.session, missing) if missing else {}
-            loader.prime_many({key: found.get(key) for key in missing})
+        for field, loader in (("sla", _sla_loader), ("slaState", _sla_summary_loader)):
+            if field in selected:
+                loader(context).prime_keys(row.id for row in rows)
 
 
-def _state_of(clock: Any) -> SlaStateFilter | None:
-    found = sla_state.summarise(clock)
+def _state_of(found: sla_state.SlaSummary | None) -> SlaStateFilter | None:
     return None if found is None else _SLA_STATES[found.state]
 
 
@@ -171,6 +168,16 @@ def _sla_loader(context: Context) -> Any:
         return [found.get(key) for key in keys]
 
     return context.loader(("incident-sla",), load)
+
+
+def _sla_summary_loader(context: Context) -> Any:
+    """The request's loader of incidents' SLA summaries (`sla_state.summaries_of`)."""
+
+    def load(keys: Sequence[int]) -> list[Any]:
+        found = sla_state.summaries_of(context.session, keys)
+        return [found.get(key) for key in keys]
+
+    return context.loader(("incident-sla-summary",), load)
 
 
 @strawberry.enum(description="An incident's SLA in one word, the most pressing target first.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,24 @@ if TYPE_CHECKING:
 BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
 
 
+class RequestLoader(DataLoader[Any, Any]):
+    """A DataLoader over a plain function of the keys, which can also load ahead: a list
+    loads what a page of rows asks for (`prime_keys`) before any row resolves."""
+
+    def __init__(self, load: Callable[[Sequence[Any]], Sequence[Any]]) -> None:
+        async def batch(keys: Sequence[Any]) -> Sequence[Any]:
+            return load(keys)
+
+        super().__init__(load_fn=batch)
+        self.load_now = load
+
+    def prime_keys(self, keys: Iterable[Any]) -> None:
+        """Load, in one call, those of `keys` not loaded yet."""
+        missing = [key for key in dict.fromkeys(keys) if self.cache_map.get(key) is None]
+        if missing:
+            self.prime_many(dict(zip(missing, self.load_now(missing), strict=True)))
+
+
 @dataclass
 class Context:
     kernel: Kernel
@@ -31,7 +49,7 @@ class Context:
     actor: Actor
     request_id: str
     request: Request | None = None
-    loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+    loaders: dict[Hashable, RequestLoader] = field(default_factory=dict)
     # The actor's hidden fields by resource, looked up once per request.
     hidden_fields: dict[str, frozenset[str]] = field(default_factory=dict)
 
@@ -53,18 +71,14 @@ class Context:
 
     def loader(
         self, key: Hashable, load: Callable[[Sequence[Any]], Sequence[Any]]
-    ) -> DataLoader[Any, Any]:
+    ) -> RequestLoader:
         """One DataLoader per key and request: every `.load()` in a tick becomes one query.
 
         `load` is a plain function taking the keys and returning one value per key, in order.
         """
         existing = self.loaders.get(key)
         if existing is None:
-
-            async def batch(keys: Sequence[Any]) -> Sequence[Any]:
-                return load(keys)
-
-            existing = self.loaders[key] = DataLoader(load_fn=batch)
+            existing = self.loaders[key] = RequestLoader(load)
         return existing
 
     def paginate(

@@ -219,10 +219,7 @@ def prefetch(info: Info, node_type: type[ModelNode], rows: Sequence[Any]) -> Non
         keys = wanted.setdefault(model, set())
         keys.update(key for row in rows if (key := getattr(row, column)) is not None)
     for model, keys in wanted.items():
-        loader = by_id_loader(context, model)
-        missing = [key for key in keys if loader.cache_map.get(key) is None]
-        if missing:
-            loader.prime_many(dict(zip(missing, rows_by_id(context, model, missing), strict=True)))
+        by_id_loader(context, model).prime_keys(keys)
     node_type.prefetch(context, rows, selected)
 
 
