@@ -26,8 +26,8 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 class ActionSpec:
     """One action: `name` is `<module>.<verb>`, labels are by locale (zh-CN and en).
 
-    `roles` names the predefined roles (`service_desk_agent`, …) that get the action when a
-    module declaring it is first installed; see `organisation.service.grant_declared_defaults`.
+    `roles` names the predefined roles (`service_desk_agent`, …) that get the action once,
+    when a version declaring it is installed; see `organisation.service.grant_declared_defaults`.
     """
 
     name: str

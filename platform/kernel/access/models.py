@@ -46,3 +46,13 @@ class FieldRule(IdMixin, Audited, Base):
     resource: Mapped[str] = mapped_column(String(100))
     field: Mapped[str] = mapped_column(String(100))
     access: Mapped[str] = mapped_column(String(20))
+
+
+class DeclaredGrant(Base):
+    """A module default for a predefined role that has been given ("action:<role>:<action>",
+    "scope:<role>:<record kind>"): given once, so what an administrator takes away stays
+    away."""
+
+    __tablename__ = "declared_grant"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)

@@ -459,30 +459,50 @@ def grant_declared_defaults(
     """Give the predefined roles what modules declare for them: each `ActionSpec.roles` and
     each `RecordKind.default_scopes`.
 
-    An action is granted only while no role holds it, and a scope set only while no role has
-    one on the kind: that is, when the module is first installed. Later edits by an
-    administrator are left alone. Returns how many grants were added.
+    Each default is given once, when its module (or the version declaring it) is first
+    installed, and recorded; what an administrator later takes away stays taken away. A
+    site from before the record counts a default as given when some role holds the action
+    (or has a scope on the kind), which is how they were given then. Returns how many
+    grants were added.
     """
-    from openitsm.kernel.access.models import RoleScope
+    from openitsm.kernel.access.models import DeclaredGrant, RoleScope
 
     roles = {role.code: role.id for role in session.scalars(select(Role))}
-    held = set(session.scalars(select(RoleAction.action).distinct()))
-    scoped = set(session.scalars(select(RoleScope.resource).distinct()))
+    held = {(r, a) for r, a in session.execute(select(RoleAction.role_id, RoleAction.action))}
+    scoped = {(r, k) for r, k in session.execute(select(RoleScope.role_id, RoleScope.resource))}
+    declared = [
+        (f"action:{code}:{spec.name}", code, spec.name, None)
+        for spec in registry
+        for code in spec.roles
+    ] + [
+        (f"scope:{code}:{kind.name}", code, kind.name, scope)
+        for kind in kinds
+        if kind.scope is not None
+        for code, scope in kind.default_scopes.items()
+    ]
+    given = set(session.scalars(select(DeclaredGrant.key)))
+    if not given:
+        actions = {action for _, action in held}
+        resources = {resource for _, resource in scoped}
+        given = {
+            key
+            for key, _, name, scope in declared
+            if (name in resources if scope is not None else name in actions)
+        }
+        session.add_all(DeclaredGrant(key=key) for key in given)
     added = 0
-    for spec in registry:
-        if spec.name in held:
+    for key, code, name, scope in declared:
+        if key in given or code not in roles:
             continue
-        for code in spec.roles:
-            if code in roles:
-                session.add(RoleAction(role_id=roles[code], action=spec.name))
-                added += 1
-    for kind in kinds:
-        if kind.name in scoped or kind.scope is None:
-            continue
-        for code, scope in kind.default_scopes.items():
-            if code in roles:
-                session.add(RoleScope(role_id=roles[code], resource=kind.name, scope=scope))
-                added += 1
+        given.add(key)
+        session.add(DeclaredGrant(key=key))
+        role_id = roles[code]
+        if scope is None and (role_id, name) not in held:
+            session.add(RoleAction(role_id=role_id, action=name))
+            added += 1
+        elif scope is not None and (role_id, name) not in scoped:
+            session.add(RoleScope(role_id=role_id, resource=name, scope=scope))
+            added += 1
     if added:
         flush(session)
         grants_module.bump(session)
