@@ -618,7 +618,8 @@ def on_sla_event(event: SlaEvent, kernel: Kernel) -> None:
 def workflow_record(session: Session, kind: str, record_id: int) -> Mapping[str, Any] | None:
     """Return what process expressions may read of your record as `record` (plain values:
     `{"category": "network", "owner": user_view(session, ci.owner_id)}`), or None when the
-    kind is not yours.
+    kind is not yours. A `workflow.participants.RecordView` reads each link (a person, a
+    department) only when an expression uses it.
 
     Called when a condition or assignee rule of an instance driving your record is
     evaluated; the first plugin answering wins. Leave out fields the process should not

@@ -9,10 +9,11 @@ never share a number and no max()+1 race exists.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,13 +36,19 @@ def next_number(
     `value`); the first call of a year starts at 1."""
     table: Table = getattr(counter, "__table__", counter)
     year = (when or utcnow()).astimezone(zone).year
-    dialect = session.get_bind().dialect.name
+    statement = _bump(table, session.get_bind().dialect.name)
+    value = session.execute(statement, {"year": year}).scalar_one()
+    return f"{prefix}-{year}-{value:0{width}d}"
+
+
+@functools.cache
+def _bump(table: Table, dialect: str) -> Any:
+    """The counter's upsert, built once per table and dialect: every registration runs it,
+    and building it cost more than running it."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
+    return (
         insert(table)
-        .values(year=year, value=1)
+        .values(year=bindparam("year"), value=1)
         .on_conflict_do_update(index_elements=[table.c.year], set_={"value": table.c.value + 1})
         .returning(table.c.value)
     )
-    value = session.execute(statement).scalar_one()
-    return f"{prefix}-{year}-{value:0{width}d}"

@@ -6,7 +6,9 @@ place the error next to it; a module passes its own field names and dictionary c
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Mapping
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
@@ -14,7 +16,14 @@ from openitsm.kernel.errors import BadUserInput, _t
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department, ServiceUnit
 
-__all__ = ["active_department", "active_service_unit", "active_user", "dictionary_code", "text"]
+__all__ = [
+    "active_department",
+    "active_service_unit",
+    "active_user",
+    "dictionary_code",
+    "dictionary_codes",
+    "text",
+]
 
 
 def text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
@@ -48,19 +57,61 @@ def dictionary_code(session: Session, dictionary: str, code: str | None, field: 
         )
     )
     if found is None:
-        raise BadUserInput(
-            _t("'{code}' is not an active item of the dictionary {dictionary}."),
-            field=field,
-            params={"code": code, "dictionary": dictionary},
-        )
+        raise _not_an_item(dictionary, code, field)
     return code
+
+
+def _not_an_item(dictionary: str, code: str, field: str) -> BadUserInput:
+    return BadUserInput(
+        _t("'{code}' is not an active item of the dictionary {dictionary}."),
+        field=field,
+        params={"code": code, "dictionary": dictionary},
+    )
+
+
+# Built once: a registration checks its caller and coded fields on every request.
+_USER_BY_ID = select(User).where(User.id == bindparam("id"))
+_ACTIVE_ITEMS = (
+    select(Dictionary.code.label("dictionary"), DictionaryItem.code.label("code"))
+    .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
+    .where(
+        Dictionary.code.in_(bindparam("dictionaries", expanding=True)),
+        DictionaryItem.code.in_(bindparam("codes", expanding=True)),
+        DictionaryItem.active.is_(True),
+    )
+)
+
+
+def dictionary_codes(
+    session: Session, wanted: Mapping[str, tuple[str, str | None]]
+) -> dict[str, str | None]:
+    """`dictionary_code` for several fields at once (`{field: (dictionary, code)}`), in one
+    query; the first field in `wanted`'s order whose code is not an active item is the
+    BAD_USER_INPUT."""
+    codes = {field: (code or "").strip() or None for field, (_, code) in wanted.items()}
+    asked = {(wanted[field][0], code) for field, code in codes.items() if code is not None}
+    found: set[tuple[str, str]] = set()
+    if asked:
+        rows = session.execute(
+            _ACTIVE_ITEMS,
+            {
+                "dictionaries": sorted({dictionary for dictionary, _ in asked}),
+                "codes": sorted({code for _, code in asked}),
+            },
+        )
+        found = {(row.dictionary, row.code) for row in rows}
+    for field, code in codes.items():
+        if code is not None and (wanted[field][0], code) not in found:
+            raise _not_an_item(wanted[field][0], code, field)
+    return codes
 
 
 def active_user(session: Session, user_id: int | None, field: str) -> User | None:
     """The user, who must exist and not have left; None for no user."""
     if user_id is None:
         return None
-    user = session.get(User, user_id)
+    with session.no_autoflush:  # as `session.get`, which built its query on every call
+        user = session.scalar(_USER_BY_ID, {"id": user_id})
     if user is None or not user.active:
         raise BadUserInput(
             _t("User {id} does not exist or has left (is inactive)."),

@@ -315,27 +315,32 @@ def workflow_record(session: Session, kind: str, record_id: int) -> Mapping[str,
     """What process rules read as `record`: the incident's codes, its people and group."""
     if kind != service.INCIDENT.name:
         return None
-    from openitsm.kernel.workflow.participants import department_view, user_view
+    from openitsm.kernel.workflow.participants import RecordView, department_view, user_view
     from openitsm.plugins.incident.models import Incident
 
     incident = session.get(Incident, record_id)
     if incident is None:
         return None
-    return {
-        "id": incident.id,
-        "number": incident.number,
-        "title": incident.title,
-        "status": incident.status,
-        "category": incident.category,
-        "nature": incident.nature,
-        "impact": incident.impact,
-        "urgency": incident.urgency,
-        "level": incident.level,
-        "caller": user_view(session, incident.caller_id),
-        "assignee": user_view(session, incident.assignee_id),
-        "group": department_view(session, incident.group_id),
-        "service_unit_id": incident.service_unit_id,
-    }
+    caller_id, assignee_id, group_id = incident.caller_id, incident.assignee_id, incident.group_id
+    return RecordView(
+        {
+            "id": incident.id,
+            "number": incident.number,
+            "title": incident.title,
+            "status": incident.status,
+            "category": incident.category,
+            "nature": incident.nature,
+            "impact": incident.impact,
+            "urgency": incident.urgency,
+            "level": incident.level,
+            "service_unit_id": incident.service_unit_id,
+        },
+        {
+            "caller": lambda: user_view(session, caller_id),
+            "assignee": lambda: user_view(session, assignee_id),
+            "group": lambda: department_view(session, group_id),
+        },
+    )
 
 
 @hookimpl

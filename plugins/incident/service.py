@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel import (
@@ -43,6 +43,7 @@ from openitsm.kernel.errors import Forbidden, NotFound, _t
 from openitsm.kernel.forms import sanitise_html
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.organisation.models import Department, ServiceUnit, UserServiceUnit
+from openitsm.kernel.sla.models import SlaRule
 from openitsm.plugins.incident.models import (
     ASSIGNED,
     CANCELLED,
@@ -282,6 +283,13 @@ def _category_chain(session: Session, code: str | None) -> tuple[str, ...]:
     return tuple(chain) or (code,)
 
 
+# Built once: every registration runs them.
+_HAS_RULES = select(SlaRule.id).where(SlaRule.kind == bindparam("kind")).limit(1)
+_CALLER_UNITS = select(UserServiceUnit.service_unit_id).where(
+    UserServiceUnit.user_id == bindparam("user_id")
+)
+
+
 def determine_level(session: Session, incident: Incident) -> str | None:
     """The level of the SLA matrix of kind `incident` for the incident's category (with its
     parents), impact, urgency and service unit; where no rule of the matrix matches, the
@@ -290,9 +298,8 @@ def determine_level(session: Session, incident: Incident) -> str | None:
     Costs one query when the site has no matrix rules for incidents, four when it has.
     """
     from openitsm.kernel.sla import service as sla
-    from openitsm.kernel.sla.models import SlaRule
 
-    has_rules = session.scalar(select(SlaRule.id).where(SlaRule.kind == INCIDENT.name).limit(1))
+    has_rules = session.scalar(_HAS_RULES, {"kind": INCIDENT.name})
     if has_rules is not None:
         unit = (
             session.scalar(
@@ -328,9 +335,13 @@ def get_incident(session: Session, incident_id: int) -> Incident:
 
 
 def _checked_values(
-    session: Session, values: Mapping[str, Any], incident: Incident | None
+    session: Session,
+    values: Mapping[str, Any],
+    incident: Incident | None,
+    loaded: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Typed, validated values for the editable fields given (None clears, except title)."""
+    """Typed, validated values for the editable fields given (None clears, except title);
+    the records read to check them are kept in `loaded` (`caller`), so they are read once."""
     unknown = sorted(set(values) - set(EDITABLE))
     if unknown:
         raise BadUserInput(
@@ -345,11 +356,16 @@ def _checked_values(
     if "caller_id" in values:
         caller = _active_user(session, values["caller_id"], "caller_id")
         checked["caller_id"] = caller.id if caller else None
+        if loaded is not None:
+            loaded["caller"] = caller
     if "contact_phone" in values:
         checked["contact_phone"] = _text(values["contact_phone"], "contactPhone", 50)
-    for field in ("category", "nature", "impact", "urgency", "level"):
-        if field in values:
-            checked[field] = dictionary_code(session, field, values[field])
+    coded = {
+        field: (DICTIONARIES[field], values[field])
+        for field in ("category", "nature", "impact", "urgency", "level")
+        if field in values
+    }
+    checked.update(validation.dictionary_codes(session, coded))
     if "level_reason" in values:
         checked["level_reason"] = _text(values["level_reason"], "levelReason", 500)
     if "service_unit_id" in values:
@@ -413,20 +429,15 @@ def create_incident(session: Session, **values: Any) -> Incident:
     _guard(session, {**given, **assignment})
     if "title" not in given:
         raise BadUserInput(_t("An incident needs a title."), field="title")
-    checked = _checked_values(session, given, None)
+    loaded: dict[str, Any] = {}
+    checked = _checked_values(session, given, None, loaded)
     custom = given.get("custom_fields")
-    caller = session.get(User, checked["caller_id"]) if checked.get("caller_id") else None
+    caller: User | None = loaded.get("caller")
     if caller is not None:
         if not checked.get("contact_phone") and caller.phone:
             checked["contact_phone"] = caller.phone
         if checked.get("service_unit_id") is None:
-            units = list(
-                session.scalars(
-                    select(UserServiceUnit.service_unit_id).where(
-                        UserServiceUnit.user_id == caller.id
-                    )
-                )
-            )
+            units = list(session.scalars(_CALLER_UNITS, {"user_id": caller.id}))
             if len(units) == 1:
                 checked["service_unit_id"] = units[0]
     now = utcnow()
@@ -480,18 +491,14 @@ def start_incident_process(session: Session, incident: Incident) -> Any:
     """Start the site's incident process for `incident`, if one is published (else None).
 
     The process reads the incident through the `workflow_record` hook."""
-    from openitsm.kernel.workflow.models import PUBLISHED, ProcessVersion
     from openitsm.kernel.workflow.runtime import start_process
+    from openitsm.kernel.workflow.service import published_version
 
     key = process_key(session)
     if not key:
         return None
-    published = session.scalar(
-        select(func.count())
-        .select_from(ProcessVersion)
-        .where(ProcessVersion.key == key, ProcessVersion.state == PUBLISHED)
-    )
-    if not published:
+    version = published_version(session, key)
+    if version is None:
         return None
     return start_process(
         session,
@@ -501,6 +508,7 @@ def start_incident_process(session: Session, incident: Incident) -> Any:
         title=f"{incident.number} {incident.title}",
         record_kind=INCIDENT.name,
         record_id=incident.id,
+        version=version,
     )
 
 

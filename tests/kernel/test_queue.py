@@ -460,6 +460,17 @@ def test_sqlite_queue_is_reachable(tmp_path: Path) -> None:
     assert (tmp_path / "queue.db").exists()
 
 
+def test_sqlite_queue_is_as_durable_as_the_database_and_no_more(tmp_path: Path) -> None:
+    """WAL with synchronous=NORMAL, like the site's database: an enqueue after a commit does
+    not wait for the disk that the commit itself did not wait for."""
+    kernel = bare_kernel(tmp_path, {}, queue={"immediate": False})
+    queue = kernel.huey.storage.conn
+    assert queue.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert queue.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with kernel.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+
+
 @pytest.mark.redis
 def test_redis_queue_is_reachable_and_isolated_by_name(tmp_path: Path, redis_url: str) -> None:
     names = [unique_queue_name(), unique_queue_name()]

@@ -60,12 +60,15 @@ def event_key(topic: str, event_id: int) -> str:
     return f"{topic}-event-{event_id}"
 
 
+_INSERT_EVENTS = insert(OutboxEvent.__table__)  # built once: every process step writes
+
+
 def write(session: Session, topic: str, payloads: Iterable[Mapping[str, Any]]) -> None:
     """Add events to the session's transaction (one INSERT); they are relayed after commit."""
     rows = [{"topic": topic, "payload": dict(payload)} for payload in payloads]
     if not rows:
         return
-    session.connection().execute(insert(OutboxEvent.__table__), rows)
+    session.connection().execute(_INSERT_EVENTS, rows)
     kernel = session.info.get("kernel")
     if (
         kernel is not None

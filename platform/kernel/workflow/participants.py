@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from openitsm.kernel.organisation.duty import on_duty_select
 from openitsm.kernel.organisation.models import Department, Role, UserRole
 from openitsm.kernel.workflow.definition import Node, ProcessDefinition
 from openitsm.kernel.workflow.expressions import ExpressionError, evaluate, names_used
-from openitsm.kernel.workflow.models import ProcessInstance, WorkItem, WorkItemCandidate
+from openitsm.kernel.workflow.models import ProcessInstance
 
 if TYPE_CHECKING:
     from openitsm.kernel.app import Kernel
@@ -128,6 +128,32 @@ def department_view(session: Session, department_id: int | None) -> DepartmentVi
     return DepartmentView(session, row) if row is not None else None
 
 
+class RecordView(Mapping[str, Any]):
+    """A record as expressions see it (what `workflow_record` may return): plain values,
+    and links given as functions, each called on first read, so a condition on
+    `record.category` reads no person."""
+
+    __slots__ = ("_links", "_values")
+
+    def __init__(self, values: Mapping[str, Any], links: Mapping[str, Callable[[], Any]]) -> None:
+        self._values = dict(values)
+        self._links = dict(links)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values:
+            self._values[key] = self._links.pop(key)()
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._values, *self._links])
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._links)
+
+    def __repr__(self) -> str:
+        return "<record>"
+
+
 class DutyView:
     """The duty rotas as expressions see them: `duty.desk` (or `duty['desk']`) is the list of
     people on duty on rota `desk` at the step's time; an unknown or inactive rota, or one with
@@ -212,14 +238,16 @@ class Offer:
     role_codes: tuple[str, ...] = ()
     user_ids: tuple[int, ...] = ()
 
-    def candidates(self, item: WorkItem) -> list[WorkItemCandidate]:
-        """The rows offering the (flushed) item to its candidates; none when assigned."""
+    def candidates(self, item_id: int) -> list[dict[str, Any]]:
+        """The rows (`wf_work_item_candidate`) offering the (inserted) item to its
+        candidates, for one INSERT; none when assigned."""
         if self.assignee_id is not None:
             return []
+        empty = {"work_item_id": item_id, "department_id": None, "role_code": None, "user_id": None}
         return (
-            [WorkItemCandidate(work_item_id=item.id, department_id=d) for d in self.department_ids]
-            + [WorkItemCandidate(work_item_id=item.id, role_code=r) for r in self.role_codes]
-            + [WorkItemCandidate(work_item_id=item.id, user_id=u) for u in self.user_ids]
+            [{**empty, "department_id": d} for d in self.department_ids]
+            + [{**empty, "role_code": r} for r in self.role_codes]
+            + [{**empty, "user_id": u} for u in self.user_ids]
         )
 
 
@@ -354,17 +382,24 @@ def _staffed(session: Session, department_ids: Iterable[int], role_codes: Iterab
     """Whether any active person is in one of the departments or holds one of the roles: one
     row at most, however many hold a role (a desk of 700 agents cost 9 ms a step read whole)."""
     ids, codes = list(department_ids), list(role_codes)
-    found: list[Any] = []
-    if ids:
-        found.append(select(User.id).where(User.department_id.in_(ids), User.active.is_(True)))
-    if codes:
-        found.append(
-            select(User.id)
-            .join(UserRole, UserRole.user_id == User.id)
-            .join(Role, Role.id == UserRole.role_id)
-            .where(Role.code.in_(codes), User.active.is_(True))
-        )
-    return any(session.scalar(query.limit(1)) is not None for query in found)
+    if ids and session.scalar(_ANY_MEMBER, {"ids": ids}) is not None:
+        return True
+    return bool(codes) and session.scalar(_ANY_HOLDER, {"codes": codes}) is not None
+
+
+# Built once: every step offered to a role or a department asks.
+_ANY_MEMBER = (
+    select(User.id)
+    .where(User.department_id.in_(bindparam("ids", expanding=True)), User.active.is_(True))
+    .limit(1)
+)
+_ANY_HOLDER = (
+    select(User.id)
+    .join(UserRole, UserRole.user_id == User.id)
+    .join(Role, Role.id == UserRole.role_id)
+    .where(Role.code.in_(bindparam("codes", expanding=True)), User.active.is_(True))
+    .limit(1)
+)
 
 
 def resolve_participants(

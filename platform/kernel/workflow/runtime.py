@@ -43,6 +43,7 @@ from openitsm.kernel.workflow.models import (
     WAITING,
     WITHDRAWN,
     ProcessInstance,
+    ProcessVersion,
     Token,
     Transition,
     WorkItem,
@@ -101,11 +102,13 @@ def start_process(
     record_kind: str | None = None,
     record_id: int | None = None,
     variables: Mapping[str, Any] | None = None,
+    version: ProcessVersion | None = None,
 ) -> ProcessInstance:
-    """A new instance of the current version of `key`, started by `actor`."""
+    """A new instance of the current version of `key` (`version`, when the caller already
+    looked it up), started by `actor`."""
     engine = engine_for(session, kernel, actor)
     instance = engine.start(
-        current(session, key),
+        version or current(session, key),
         title=title.strip(),
         record_kind=record_kind,
         record_id=record_id,

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, defer
 
 from openitsm.kernel.access.fields import check_write
 from openitsm.kernel.db import check_version, utcnow
@@ -50,14 +50,25 @@ def versions(session: Session, key: str) -> list[ProcessVersion]:
     )
 
 
+# Built once: every new instance looks it up.
+_NEWEST_PUBLISHED = (
+    select(ProcessVersion)
+    .options(defer(ProcessVersion.xml))
+    .where(ProcessVersion.key == bindparam("key"), ProcessVersion.state == PUBLISHED)
+    .order_by(ProcessVersion.number.desc())
+    .limit(1)
+)
+
+
+def published_version(session: Session, key: str) -> ProcessVersion | None:
+    """The newest published version, or None while there is none. Its diagram is read only
+    when asked for: instances run the definition parsed once per version (`definition_of`)."""
+    return session.scalar(_NEWEST_PUBLISHED, {"key": key})
+
+
 def current(session: Session, key: str) -> ProcessVersion:
     """The newest published version: what a new instance of the process runs."""
-    found = session.scalar(
-        select(ProcessVersion)
-        .where(ProcessVersion.key == key, ProcessVersion.state == PUBLISHED)
-        .order_by(ProcessVersion.number.desc())
-        .limit(1)
-    )
+    found = published_version(session, key)
     if found is None:
         raise NotFound(_t("No published process '{key}'."), params={"key": key}, field="key")
     return found

@@ -14,10 +14,11 @@ deadline ever read `sla_clock`; a fixed deadline costs what it always did.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.sla.models import SlaClock
@@ -38,20 +39,23 @@ def opening_times(
     `target`, else `fallback` (the fallback duration's times, or none)."""
     if instance.record_kind is None or instance.record_id is None:
         return fallback
-    state, due, warning = (
-        getattr(SlaClock, f"{target}_state"),
-        getattr(SlaClock, f"{target}_due_at"),
-        getattr(SlaClock, f"{target}_warning_at"),
-    )
     row = session.execute(
-        select(state, due, warning).where(
-            SlaClock.record_kind == instance.record_kind,
-            SlaClock.record_id == instance.record_id,
-        )
+        _target_times(target), {"kind": instance.record_kind, "id": instance.record_id}
     ).first()
     if row is None or row[0] not in DUE_STATES or row[1] is None:
         return fallback
     return row[1], (row[2] if row[0] == "running" else None)
+
+
+@functools.cache
+def _target_times(target: str) -> Select[Any]:
+    """A record's clock's state, due time and warning for `target`, built once per target:
+    every SLA step that opens reads it."""
+    return select(
+        getattr(SlaClock, f"{target}_state"),
+        getattr(SlaClock, f"{target}_due_at"),
+        getattr(SlaClock, f"{target}_warning_at"),
+    ).where(SlaClock.record_kind == bindparam("kind"), SlaClock.record_id == bindparam("id"))
 
 
 def _clock_value(name: str) -> Any:

@@ -294,6 +294,35 @@ def test_the_shipped_process_is_published_and_starts_on_registration(world: Worl
     assert steps[security_case.id] == ["second_line"]
 
 
+def test_a_registration_reads_its_caller_once_and_its_codes_in_one_query(world: World) -> None:
+    from openitsm.kernel.dictionaries.models import DictionaryItem
+    from openitsm.kernel.testing import count_statements
+
+    coded = {"category": "printer", "nature": "fault", "impact": "minor", "urgency": "medium"}
+    agent = world.actor("agent")
+    with count_statements(world.kernel.engine) as log, world.kernel.session(agent) as session:
+        incident = service.create_incident(
+            session, title="Printer jams", caller_id=world.users["caller"], **coded
+        )
+    assert (incident.category, incident.urgency, incident.level) == ("printer", "medium", "p3")
+    people = [s for s in log.selects() if "WHERE user_account.id =" in s]
+    assert len(people) == 1  # the caller; the route on record.category reads no person
+    assert sum("FROM dictionary_item" in s for s in log.selects()) == 1
+    # The process's token is written once, where it waits.
+    assert sum(s.startswith("INSERT INTO wf_token") for s in log.statements) == 1
+    assert not [s for s in log.statements if s.startswith("UPDATE wf_token")]
+    with pytest.raises(BadUserInput) as nature:
+        world.create(**{**coded, "nature": "no-such-nature", "urgency": "no-such-urgency"})
+    assert refused(nature) == "nature"  # the first field in order, as one by one
+    with world.kernel.session() as session:
+        session.execute(
+            update(DictionaryItem).where(DictionaryItem.code == "medium").values(active=False)
+        )
+    with pytest.raises(BadUserInput) as retired:
+        world.create(**coded)
+    assert refused(retired) == "urgency"
+
+
 def test_the_process_definition_passes_the_kernels_checks(world: World) -> None:
     from openitsm.kernel.workflow import service as workflow
 
