@@ -209,5 +209,12 @@ class RecordKinds:
         return summaries
 
     def exists(self, session: Session, ref: RecordRef, actor: Actor | None = None) -> bool:
+        """Whether `ref` exists (and, with `actor`, is in their data scope); a record the
+        request already read under the actor's scope (`access.scope.records_seen`) is not
+        asked for again."""
+        from openitsm.kernel.access.scope import seen
+
         self.get(ref.kind)
+        if actor is not None and seen(actor, ref):
+            return True
         return ref in self.fetch(session, [ref], actor)

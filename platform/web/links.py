@@ -76,10 +76,16 @@ def links_panel(
     )
 
 
-def record_links(page: PageContext, ref: RecordRef, here: str | None = None) -> Markup:
-    """The linked-records panel of `ref` as HTML, for a record page to print."""
-    with page.kernel.session() as session:
+def record_links(
+    page: PageContext, ref: RecordRef, here: str | None = None, *, session: Session | None = None
+) -> Markup:
+    """The linked-records panel of `ref` as HTML, for a record page to print; read in the
+    page's `session` when it has one open."""
+    if session is not None:
         panel = links_panel(page, session, ref, here)
+    else:
+        with page.kernel.session() as reading:
+            panel = links_panel(page, reading, ref, here)
     return page.render("records/links_fragment.html", panel=panel)
 
 

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -39,6 +47,8 @@ if TYPE_CHECKING:
     from openitsm.web.widgets import Widget
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Rich texts up to this many characters are cleaned once per process, not on every view.
+SANITISED_KEPT = 4096
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 TIME_ZONES = (
     "Asia/Shanghai",
@@ -90,12 +100,52 @@ class Site:
                 lstrip_blocks=True,
             )
             found.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            _remember_plain_texts(found)
             found.filters["localtime"] = functools.partial(_localtime, locale=locale)
             found.filters["number"] = functools.partial(_number, locale=locale)
             found.filters["cell"] = functools.partial(_cell, locale=locale)
-            found.filters["safe_html"] = lambda html: Markup(sanitise_html(html or ""))
+            found.filters["safe_html"] = _safe_html
             self._environments[locale] = found
         return found
+
+
+def _remember_plain_texts(environment: Environment) -> None:
+    """`_()` in the templates, answering a text without variables from memory.
+
+    A page calls it a few hundred times, mostly for the same few texts; jinja's gettext
+    looks each up, marks it safe and %-formats it every time. The catalogue is fixed for
+    the process, so the answer for a text is too; texts with variables are formatted on
+    each call as before. `_` stops going through the context's `gettext` on the way, which
+    no render overrides."""
+    translate: Callable[..., str] = environment.globals["gettext"]  # type: ignore[assignment]
+    answers: dict[tuple[str, bool], str] = {}
+
+    @pass_context
+    def gettext(context: Context, message: str, /, **variables: Any) -> str:
+        if variables:
+            return translate(context, message, **variables)
+        key = (message, context.eval_ctx.autoescape)
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = translate(context, message)
+        return found
+
+    environment.globals["gettext"] = gettext
+    environment.globals["_"] = gettext
+
+
+@functools.lru_cache(maxsize=1024)
+def _sanitised(html: str) -> Markup:
+    return Markup(sanitise_html(html))
+
+
+def _safe_html(html: str | None) -> Markup:
+    """`{{ body|safe_html }}`: stored rich text cleaned again as it is shown. The cleaning
+    is a pure function of the text and costs more than the rest of a comment's markup, so
+    the answers for short texts (a timeline's comments, shown on every visit) are kept."""
+    if html and len(html) <= SANITISED_KEPT:
+        return _sanitised(html)
+    return Markup(sanitise_html(html or ""))
 
 
 def site_of(kernel: Kernel) -> Site:

@@ -11,13 +11,14 @@ timeline costs the same whether it holds one entry or fifty.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.fields import field_access
@@ -25,10 +26,12 @@ from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.audit.schema import readable_events
 from openitsm.kernel.hookspecs import TimelineEntry
 from openitsm.kernel.links import service as record_links
-from openitsm.kernel.references import RecordRef
+from openitsm.kernel.references import RecordRef, RecordSummary
 from openitsm.web.pages import PageContext
 
 TIMELINE_LENGTH = 50
+# An event with one of its changes (event id, field, old and new value; None without any).
+ChangeRow: TypeAlias = "Row[AuditEvent, int | None, str | None, Any, Any]"
 
 
 @dataclass(frozen=True)
@@ -60,18 +63,23 @@ def record_timeline(
     labels: Mapping[str, str] | None = None,
     links: Mapping[str, str] | None = None,
     comments: bool = False,
+    *,
+    session: Session | None = None,
+    known: Mapping[RecordRef, RecordSummary] | None = None,
 ) -> Markup:
     """The record's timeline as HTML. `labels` names fields for the reader; `links` maps
     link fields to the record kind their ids point at (`{"department_id": "department"}`).
     With `comments`, viewers who may see the record get a form to comment on it.
 
     The page starts at the request's `?before=` (an ISO time), which the "older entries"
-    link sets."""
+    link sets. A page that has a session open reads the timeline in it (`session`), and
+    hands over the records it has already described for the viewer (`known`: its parent,
+    say), which the history then need not look up again."""
     before = parse_before(page.request.query_params.get("before"))
     ref = RecordRef(kind, record_id)
-    with page.kernel.session() as session:
-        found = merged_timeline(page, session, ref, labels, links, before)
-        may_comment = comments and _may_see(page, session, ref)
+    with contextlib.nullcontext(session) if session else page.kernel.session() as reading:
+        found = merged_timeline(page, reading, ref, labels, links, before, known=known)
+        may_comment = comments and _may_see(page, reading, ref)
     return page.render(
         "timeline.html",
         timeline=found,
@@ -105,12 +113,13 @@ def merged_timeline(
     links: Mapping[str, str] | None = None,
     before: dt.datetime | None = None,
     limit: int = TIMELINE_LENGTH,
+    known: Mapping[RecordRef, RecordSummary] | None = None,
 ) -> TimelinePage:
     """History and every plugin's entries older than `before`, merged, newest first."""
     kernel = page.kernel
     history = [
         _history_entry(entry)
-        for entry in _history(page, session, ref, labels, links, before, limit + 1)
+        for entry in _history(page, session, ref, labels, links, before, limit + 1, known=known)
     ]
     # Plugins name things in the reader's language: the page's, whatever the profile says.
     reader = replace(page.actor, locale=page.locale)
@@ -191,24 +200,37 @@ def _history(
     before: dt.datetime | None,
     limit: int,
     since: dt.datetime | None = None,
+    known: Mapping[RecordRef, RecordSummary] | None = None,
 ) -> list[Entry]:
+    """`known`: records the caller has already described for this viewer."""
     labels, links = labels or {}, links or {}
     kinds = page.kernel.record_kinds
     hidden = field_access(page.actor, ref.kind).hidden
-    statement = select(AuditEvent).where(
+    newest = select(AuditEvent.id).where(
         AuditEvent.record_kind == ref.kind, AuditEvent.record_id == ref.id
     )
-    statement = readable_events(statement, page.actor, kinds, ref.kind)
+    newest = readable_events(newest, page.actor, kinds, ref.kind)
     if since is not None:
-        statement = statement.where(AuditEvent.at > since)
+        newest = newest.where(AuditEvent.at > since)
     if before is not None:
-        statement = statement.where(AuditEvent.at < before)
-    events = list(session.scalars(statement.order_by(AuditEvent.id.desc()).limit(limit)))
-    rows: Sequence[AuditChange] = session.scalars(
-        select(AuditChange)
-        .where(AuditChange.event_id.in_([e.id for e in events]))
-        .order_by(AuditChange.id)
+        newest = newest.where(AuditEvent.at < before)
+    newest = newest.order_by(AuditEvent.id.desc()).limit(limit).correlate(None)
+    # The events with their changes in one statement; an event without any comes once.
+    changed: Sequence[ChangeRow] = session.execute(
+        select(
+            AuditEvent,
+            AuditChange.event_id,
+            AuditChange.field,
+            AuditChange.old_value,
+            AuditChange.new_value,
+        )
+        .outerjoin(AuditChange, AuditChange.event_id == AuditEvent.id)
+        .where(AuditEvent.id.in_(newest))
+        .order_by(AuditEvent.id.desc(), AuditChange.id)
     ).all()
+    events: list[AuditEvent] = list(dict.fromkeys(row[0] for row in changed))
+    # Changes of hidden fields are left out before anything they name is looked up.
+    rows = [row for row in changed if row.field is not None and row.field not in hidden]
     wanted = {
         RecordRef(links[r.field], int(value))
         for r in rows
@@ -219,11 +241,11 @@ def _history(
     wanted |= record_links.history_refs(
         [r.new_value or r.old_value for r in rows if r.field == record_links.HISTORY_FIELD]
     )
-    names = kinds.describe(session, wanted, page.actor) if wanted else {}
+    names = dict(known or {})
+    if wanted - names.keys():
+        names.update(kinds.describe(session, wanted - names.keys(), page.actor))
     by_event: dict[int, list[Change]] = {}
     for row in rows:
-        if row.field in hidden:
-            continue
         if row.field == record_links.HISTORY_FIELD:
             by_event.setdefault(row.event_id, []).append(_link_change(page, names, row))
             continue
@@ -236,7 +258,7 @@ def _history(
     return [Entry(event, by_event.get(event.id, [])) for event in events]
 
 
-def _link_change(page: PageContext, names: Mapping[RecordRef, Any], row: AuditChange) -> Change:
+def _link_change(page: PageContext, names: Mapping[RecordRef, Any], row: ChangeRow) -> Change:
     """A link or unlink, named from this record's side; the other record by its title, or
     as unseen when the reader may not see it."""
     value = row.new_value or row.old_value

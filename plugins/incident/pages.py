@@ -4,26 +4,32 @@ viewer may use). Every write goes through `service`, which checks the action aga
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from openitsm.kernel import BadUserInput, RecordRef
+from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
-from openitsm.kernel.access.scope import visible
+from openitsm.kernel.access.scope import records_seen, visible
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.dictionaries.service import item_label
+from openitsm.kernel.errors import NotFound, _t
 from openitsm.kernel.forms import FieldError, Form, Submission, visible_fields
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
 from openitsm.kernel.organisation.models import Department
+from openitsm.kernel.references import RecordSummary
 from openitsm.plugins.incident import (
     forms,
     incident_templates,
@@ -40,7 +46,7 @@ from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
 from openitsm.web.posts import handle_post
-from openitsm.web.records import RecordHeader, related_groups
+from openitsm.web.records import RecordHeader
 from openitsm.web.sla import sla_deadline
 from openitsm.web.timeline import record_timeline
 from openitsm.web.widgets import Widget
@@ -412,40 +418,27 @@ def allowed_actions(page: PageContext, incident: Incident) -> list[str]:
 
 
 def _summary(
-    session: Session, incident: Incident, access: FieldAccess, page: PageContext
+    session: Session, seen: SeenIncident, access: FieldAccess, page: PageContext
 ) -> list[tuple[str, Any]]:
     """(label, value) of the fields the viewer may read, links by name."""
-    labels = _dictionary_labels(session)["dictionaries"]
-    people = {i for i in (incident.caller_id, incident.assignee_id) if i}
-    users: dict[int, str] = (
-        dict(session.execute(select(User.id, User.name).where(User.id.in_(people))).all())
-        if people
-        else {}
-    )
-    group = session.get(Department, incident.group_id) if incident.group_id else None
+    incident = seen.incident
     rows: list[tuple[str, Any]] = []
 
     def add(field: str, value: Any) -> None:
         if access.readable(field) and value not in (None, ""):
             rows.append((pick_label(FIELD_LABELS.get(field, {}), page.locale, field), value))
 
-    add("caller_id", users.get(incident.caller_id))
+    add("caller_id", seen.names.get("caller_id"))
     add("contact_phone", incident.contact_phone)
-    add(
-        "category",
-        pick_label(
-            labels["incident_category"].get(incident.category) or {},
-            page.locale,
-            incident.category or "",
-        ),
-    )
+    if access.readable("category"):
+        add("category", item_label(session, "incident_category", incident.category, page.locale))
     add("nature", incident.nature)
     add("impact", incident.impact)
     add("urgency", incident.urgency)
     add("level", (incident.level or "").upper())
     add("level_reason", incident.level_reason)
-    add("group_id", group.name if group else None)
-    add("assignee_id", users.get(incident.assignee_id))
+    add("group_id", seen.names.get("group_id"))
+    add("assignee_id", seen.names.get("assignee_id"))
     for field in ("opened_at", "responded_at", "resolved_at", "closed_at"):
         value = getattr(incident, field)
         if value is not None:
@@ -469,6 +462,67 @@ def page_zone(page: PageContext) -> Any:
     return ZoneInfo(page.time_zone)
 
 
+# Made once: an alias made per request is new to SQLAlchemy's caches each time.
+_CHILD = aliased(Incident, name="child")
+_CALLER = aliased(User, name="caller")
+_ASSIGNEE = aliased(User, name="assignee")
+
+
+@dataclass(frozen=True)
+class SeenIncident:
+    """What the page reads of an incident under the viewer's data scope in one query: the
+    incident, the names its links show (`caller_id`, `assignee_id`, `group_id`), and the
+    parent and children the viewer may see."""
+
+    incident: Incident
+    names: Mapping[str, str | None]
+    family: Sequence[Incident]
+
+
+@contextlib.contextmanager
+def _seen_incident(page: PageContext, session: Session, incident_id: int) -> Iterator[SeenIncident]:
+    """The incident (NOT_FOUND outside the viewer's data scope, as `get_visible` answers),
+    its names, parent and children, in one query under that scope. While the page is drawn,
+    the parts that check the record again (timeline, comments, links) take this read's word
+    for it instead of running the scope condition once each."""
+    require(page.actor, service.READ)
+    parent_id = select(_CHILD.parent_id).where(_CHILD.id == incident_id).scalar_subquery()
+    related = or_(
+        Incident.id == incident_id, Incident.parent_id == incident_id, Incident.id == parent_id
+    )
+    statement = (
+        select(Incident, _CALLER.name, _ASSIGNEE.name, Department.name)
+        .outerjoin(_CALLER, _CALLER.id == Incident.caller_id)
+        .outerjoin(_ASSIGNEE, _ASSIGNEE.id == Incident.assignee_id)
+        .outerjoin(Department, Department.id == Incident.group_id)
+        .where(related)
+        .order_by(Incident.id)
+    )
+    rows = session.execute(visible(statement, page.actor, service.INCIDENT)).all()
+    found = next((row for row in rows if row[0].id == incident_id), None)
+    if found is None:  # outside the scope, or no such incident: the same answer
+        raise NotFound(
+            _t("No {kind} with id {id}."),
+            field="id",
+            params={"kind": service.INCIDENT.name, "id": incident_id},
+        )
+    incident, caller_name, assignee_name, group_name = found
+    names = {"caller_id": caller_name, "assignee_id": assignee_name, "group_id": group_name}
+    with records_seen(page.actor, [RecordRef(service.INCIDENT.name, incident.id)]):
+        yield SeenIncident(incident, names, [row[0] for row in rows])
+
+
+def _family(
+    seen: SeenIncident, access: FieldAccess
+) -> tuple[list[RecordSummary], list[RecordSummary]]:
+    """The parent and the child incidents the viewer may see, named as references to them
+    are (`RecordKind.summary`)."""
+    incident, named = seen.incident, service.INCIDENT.summary
+    parent = [named(row, access.hidden) for row in seen.family if row.id == incident.parent_id]
+    children = [named(row, access.hidden) for row in seen.family if row.parent_id == incident.id]
+    return parent, children
+
+
 def _detail(
     page: PageContext,
     incident_id: int,
@@ -480,17 +534,17 @@ def _detail(
     failed: str = "",
 ) -> Response:
     access = field_access(page.actor, "incident")
-    with page.kernel.unit_of_work(actor=page.actor) as session:
-        incident = service.get_incident(session, incident_id)
-        summary = _summary(session, incident, access, page)
-        children = [RecordRef("incident", c.id) for c in service.children_of(session, incident.id)]
-        parent = [RecordRef("incident", incident.parent_id)] if incident.parent_id else []
-        related = related_groups(
-            session,
-            page.kernel.record_kinds,
-            {page.gettext("Parent incident"): parent, page.gettext("Child incidents"): children},
-            page.actor,
-        )
+    with (
+        page.kernel.unit_of_work(actor=page.actor) as session,
+        _seen_incident(page, session, incident_id) as seen,
+    ):
+        incident = seen.incident
+        summary = _summary(session, seen, access, page)
+        parent, children = _family(seen, access)
+        related = [
+            (page.gettext("Parent incident"), parent),
+            (page.gettext("Child incidents"), children),
+        ]
         actions = allowed_actions(page, incident)
         action_forms = {}
         for name in actions:
@@ -510,6 +564,20 @@ def _detail(
         ref = RecordRef(service.INCIDENT.name, incident.id)
         deadline = sla_deadline(session, ref, page.gettext)
         process = process_panel(page, session, incident.id)
+        labels = {
+            field: pick_label(names, page.locale, field) for field, names in FIELD_LABELS.items()
+        }
+        timeline = record_timeline(
+            page,
+            "incident",
+            incident.id,
+            labels,
+            LINKS,
+            comments=True,
+            session=session,
+            known={s.ref: s for s in parent},
+        )
+        linked = record_links(page, ref, f"{BASE}/{incident.id}", session=session)
     header = RecordHeader(
         title=incident.title if access.readable("title") else f"#{incident.id}",
         number=incident.number if access.readable("number") else None,
@@ -522,9 +590,6 @@ def _detail(
         else (),
         deadline=deadline,
     )
-    labels = {field: pick_label(names, page.locale, field) for field, names in FIELD_LABELS.items()}
-    timeline = record_timeline(page, "incident", incident.id, labels, LINKS, comments=True)
-    linked = record_links(page, ref, f"{BASE}/{incident.id}")
     return page.respond(
         "incident/detail.html",
         status=status,
@@ -553,14 +618,16 @@ async def incident_page(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     incident_id = int(request.path_params["incident_id"])
-    # People whose home is the portal (callers, vendors) follow the incident there.
-    elsewhere = await run_in_threadpool(redirect_from_agent_page, page, incident_id)
-    if elsewhere is not None:
-        return elsewhere
     done = request.query_params.get("done", "")
-    return await run_in_threadpool(
-        _detail, page, incident_id, done=done if done in (*ACTIONS, "created") else ""
-    )
+
+    def draw() -> Response:  # one trip to the thread pool for the whole page
+        # People whose home is the portal (callers, vendors) follow the incident there.
+        elsewhere = redirect_from_agent_page(page, incident_id)
+        if elsewhere is not None:
+            return elsewhere
+        return _detail(page, incident_id, done=done if done in (*ACTIONS, "created") else "")
+
+    return await run_in_threadpool(draw)
 
 
 def _run(

@@ -1,7 +1,7 @@
 """The incident's process on its page: the kernel's diagram of the instance with its steps
 marked, and its open steps (assignee, due time), for viewers who may see the instance under
-the kernel's rules (`runtime.may_see_instance`); for others the section is left out, as the
-instance page itself would refuse them."""
+the kernel's rules (`runtime.instance_visibility`, which `may_see_instance` asks too); for
+others the section is left out, as the instance page itself would refuse them."""
 
 from __future__ import annotations
 
@@ -20,17 +20,20 @@ from openitsm.web.workbench import user_names
 def process_panel(page: PageContext, session: Session, incident_id: int) -> Markup:
     """The section, or nothing when the incident has no process the viewer may see. The
     latest instance is shown: a reopened incident may have run its process before."""
-    instance = session.scalar(
-        select(ProcessInstance)
+    # Whether the viewer may see it comes with it: `may_see_instance`'s condition, asked
+    # of the same row, in the same query.
+    latest = session.execute(
+        select(ProcessInstance, runtime.instance_visibility(page.actor).label("seen"))
         .where(
             ProcessInstance.record_kind == service.INCIDENT.name,
             ProcessInstance.record_id == incident_id,
         )
         .order_by(ProcessInstance.id.desc())
         .limit(1)
-    )
-    if instance is None or not runtime.may_see_instance(session, page.actor, instance):
+    ).first()
+    if latest is None or not latest.seen:
         return Markup("")
+    instance: ProcessInstance = latest[0]
     definition = definition_of(session, instance.process_version_id)
     items = list(runtime.running_items(session, instance.id))
     return page.render(

@@ -776,19 +776,6 @@ def link_parent(
     return incident
 
 
-def children_of(session: Session, incident_id: int) -> list[Incident]:
-    """The child incidents the session's actor may see, oldest first."""
-    from openitsm.kernel.access.scope import visible
-
-    return list(
-        session.scalars(
-            visible(select(Incident), actor_of(session), INCIDENT)
-            .where(Incident.parent_id == incident_id)
-            .order_by(Incident.id)
-        )
-    )
-
-
 # --- the caller's side: the self-service portal ---------------------------------------
 
 

@@ -9,7 +9,10 @@ references are filtered by the database and never after the fact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,7 +25,7 @@ from openitsm.kernel.errors import BadUserInput, NotFound, _t
 from openitsm.kernel.organisation.models import Department
 
 if TYPE_CHECKING:
-    from openitsm.kernel.references import RecordKind
+    from openitsm.kernel.references import RecordKind, RecordRef
 
 Statement = TypeVar("Statement", bound=Select[Any])
 
@@ -117,6 +120,38 @@ def get_visible(session: Session, kind: RecordKind, record_id: int) -> Any:
             _t("No {kind} with id {id}."), field="id", params={"kind": kind.name, "id": record_id}
         )
     return row
+
+
+_SEEN: ContextVar[tuple[Actor, frozenset[RecordRef]] | None] = ContextVar(
+    "openitsm_seen_records", default=None
+)
+
+
+@contextlib.contextmanager
+def records_seen(actor: Actor, refs: Iterable[RecordRef]) -> Iterator[None]:
+    """Within the block, `refs` count as visible to `actor` without asking the database.
+
+    For a page that has just read those records under `actor`'s data scope and goes on to
+    read what hangs off them (comments, history, process steps, links): each of those
+    checks the record again, and the scope condition (a recursive walk of the department
+    tree) would otherwise run once per part of one page. The memo lives in the current
+    context only, so it ends with the block and never reaches another request.
+    """
+    token = _SEEN.set((actor, frozenset(refs)))
+    try:
+        yield
+    finally:
+        _SEEN.reset(token)
+
+
+def seen(actor: Actor, ref: RecordRef) -> bool:
+    """Whether an enclosing `records_seen` vouches for `ref` being visible to `actor` (the
+    same person with the same grants; the language and time zone they read in may differ)."""
+    memo = _SEEN.get()
+    if memo is None or ref not in memo[1]:
+        return False
+    known = memo[0]
+    return actor is known or replace(actor, locale=known.locale, time_zone=known.time_zone) == known
 
 
 def set_role_scope(session: Session, role_id: int, resource: str, scope: str | None) -> None:

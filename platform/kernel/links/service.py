@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.actions import require
 from openitsm.kernel.access.fields import field_access
-from openitsm.kernel.access.scope import visible
+from openitsm.kernel.access.scope import seen, visible
 from openitsm.kernel.actors import SYSTEM, Actor
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.db.base import utcnow
@@ -92,7 +92,8 @@ def _require_visible(
     session: Session, kinds: RecordKinds, actor: Actor, refs: Mapping[str, RecordRef]
 ) -> None:
     """Every ref (by the input field naming it) known and visible to `actor`: an unknown
-    kind is BAD_USER_INPUT, a missing or hidden record NOT_FOUND. One query per kind."""
+    kind is BAD_USER_INPUT, a missing or hidden record NOT_FOUND. One query per kind, none
+    for records the request already read under the actor's scope (`records_seen`)."""
     for field, ref in refs.items():
         if ref.kind not in kinds:
             raise BadUserInput(
@@ -100,9 +101,10 @@ def _require_visible(
                 field=field,
                 params={"kind": ref.kind, "known": ", ".join(sorted(kinds.kinds))},
             )
-    found = kinds.fetch(session, refs.values(), actor)
+    unchecked = [ref for ref in refs.values() if not seen(actor, ref)]
+    found = kinds.fetch(session, unchecked, actor) if unchecked else {}
     for field, ref in refs.items():
-        if ref not in found:
+        if ref not in found and ref in unchecked:
             raise NotFound(
                 _t("No {kind} with id {id}."), field=field, params={"kind": ref.kind, "id": ref.id}
             )

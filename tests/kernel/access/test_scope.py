@@ -14,7 +14,7 @@ from openitsm.kernel import Kernel
 from openitsm.kernel.access import action_registry
 from openitsm.kernel.access.grants import actor_for_user, load_grants
 from openitsm.kernel.access.models import RoleScope
-from openitsm.kernel.access.scope import scope_filter, set_role_scope, visible
+from openitsm.kernel.access.scope import records_seen, scope_filter, set_role_scope, visible
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import count_statements
 from openitsm.kernel.errors import BadUserInput
@@ -176,6 +176,40 @@ def test_kinds_without_scope_columns_are_not_narrowed(scoped: tuple[Kernel, Worl
         nobody = Actor(user_id=world.users["ann"], label="ann")
         ref = RecordRef("department", world.departments["hq"])
         assert kernel.record_kinds.exists(session, ref, nobody)
+
+
+def test_a_record_read_under_scope_is_vouched_for_only_to_its_reader(
+    scoped: tuple[Kernel, World],
+) -> None:
+    """`records_seen` spares a page checking one record's scope again for each part of it,
+    and vouches for nothing else: not another record, not another reader or other grants,
+    not after the block."""
+    kernel, world = scoped
+    kinds = kernel.record_kinds
+    at_it = RecordRef("ticket", world.tickets["at-it"])
+    at_hq = RecordRef("ticket", world.tickets["at-hq"])
+    with kernel.session() as session:
+        for login in ("ann", "bob"):
+            grant(
+                kernel,
+                session,
+                world.users[login],
+                f"team-{login}",
+                {"ticket": "department_subtree"},
+            )
+        ann = actor_for_user(session, world.users["ann"])
+        bob = actor_for_user(session, world.users["bob"])  # desk, below it: not at-it
+        with records_seen(ann, [at_it]):
+            with count_statements(kernel.engine) as vouched:
+                assert kinds.exists(session, at_it, ann)
+                assert kinds.exists(session, at_it, replace(ann, locale="en", time_zone="UTC"))
+            assert vouched.count == 0
+            assert not kinds.exists(session, at_hq, ann)
+            assert not kinds.exists(session, at_it, bob)
+            assert not kinds.exists(session, at_it, replace(ann, scopes=frozenset()))
+        with count_statements(kernel.engine) as afterwards:
+            assert kinds.exists(session, at_it, ann)
+        assert afterwards.count == 1
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from openitsm.kernel.access.fields import set_field_rule
+from openitsm.kernel.comments.service import add_comment
 from openitsm.kernel.db import count_statements
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.references import RecordRef
+from openitsm.plugins.incident import service
 from openitsm.plugins.incident.models import Incident
 from openitsm.web import testing as web_testing
 
@@ -139,6 +142,35 @@ def test_the_list_costs_no_statement_per_row(world: World) -> None:
     with count_statements(world.kernel.engine) as one:
         assert len(rows(agent.get("/incidents?q=Case%203").text)) == 1
     assert six.count == one.count
+
+
+def test_the_detail_page_costs_the_same_for_five_comments_or_twenty_five(world: World) -> None:
+    """For an engineer whose scope is their department's subtree: the record's scope is
+    checked once for the page (and once for its parent and children), not again by each
+    part that hangs off it, and the number of statements does not follow the comments."""
+    ops = world.departments["ops"]
+    engineer = world.actor("engineer")
+    counts = []
+    for many in (5, 25):
+        parent, incident, *children = (world.create(group_id=ops) for _ in range(4))
+        with world.kernel.session(engineer) as session:
+            service.link_parent(session, incident.id, parent.id)
+            for child in children:
+                service.link_parent(session, child.id, incident.id)
+            for n in range(many):
+                body = f"<p>Note {n} of {many}</p>"
+                ref = RecordRef("incident", incident.id)
+                add_comment(session, world.kernel, ref, body, engineer, internal=n % 5 == 0)
+        client = signed_in(world, "engineer")
+        client.get(f"/incidents/{incident.id}")
+        with count_statements(world.kernel.engine) as log:
+            html = client.get(f"/incidents/{incident.id}").text
+        assert html.count('class="timeline-comment') == many
+        assert f"Note {many - 1} of {many}" in html
+        assert all(i.number in html for i in (parent, *children))
+        assert sum("scope_department_tree" in s for s in log.statements) <= 2
+        counts.append(log.count)
+    assert counts[0] == counts[1]
 
 
 def test_the_workbench_widget_counts_open_incidents_by_level(world: World) -> None:
