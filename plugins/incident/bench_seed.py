@@ -16,19 +16,28 @@ the open step in the right inbox and its SLA clock, computed from that history.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import json
+import marshal
 import math
-from collections.abc import Sequence
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.benchseed import BenchScale, BenchSite, Person
-from openitsm.kernel.benchseed.sla import FinishedClocks, HistoryRow, write_clocks
+from openitsm.kernel.benchseed.sla import COLUMNS as CLOCK_COLUMNS
+from openitsm.kernel.benchseed.sla import FinishedClocks, HistoryRow, RunningClocks
+from openitsm.kernel.sla.models import SlaClock
 from openitsm.kernel.workflow.models import (
     PUBLISHED,
     ProcessInstance,
@@ -39,7 +48,7 @@ from openitsm.kernel.workflow.models import (
     WorkItemCandidate,
 )
 from openitsm.plugins.incident.models import Incident, IncidentCounter
-from openitsm.plugins.incident.service import table_level
+from openitsm.plugins.incident.service import LEVELS, table_level
 
 CHUNK = 25_000
 DAY = 86_400.0
@@ -188,6 +197,15 @@ STEPS = {
 }
 FLOORS = ("A", "B", "C", "D")
 JSON_TEXT = {text: json.dumps(text) for text in (*RESOLUTIONS, *RATING_COMMENTS)}
+# The JSON text of the codes a history change names, made once.
+QUOTED = {
+    code: json.dumps(code)
+    for code in (
+        *(c[0] for c in CATEGORIES),
+        *(value for value, _ in (*NATURES, *IMPACTS, *URGENCIES)),
+        *LEVELS,
+    )
+}
 
 INCIDENT_COLUMNS = (
     "id", "number", "title", "description", "caller_id", "contact_phone", "category", "nature",
@@ -212,14 +230,36 @@ TRANSITION_COLUMNS = (
     "instance_id", "at", "action", "actor_id", "actor_label", "from_node", "to_node", "details",
 )  # fmt: skip
 NULL = "null"
+# What `_Writer.batches` hands over for each batch: how many incidents are made up so far
+# (None for the year counters), the rows (table name, columns, rows) in the order they are
+# written, the last id the batch gave out in each table whose ids rows name, and the
+# counts to report. Tuples, lists and dicts of text and numbers: `marshal` carries them.
+Made = tuple[
+    int | None,
+    list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]],
+    dict[str, int],
+    list[tuple[str, int]],
+]
+Batches = Generator[Made, None, None]
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (
+        Incident.__table__, AuditEvent.__table__, AuditChange.__table__,
+        ProcessInstance.__table__, Token.__table__, WorkItem.__table__,
+        WorkItemCandidate.__table__, Transition.__table__, SlaClock.__table__,
+        IncidentCounter.__table__,
+    )
+}  # fmt: skip
 
 
 def seed(site: BenchSite, scale: BenchScale) -> None:
     """Write `scale.incidents` incidents with everything that hangs off them.
 
-    One thread makes up a batch, then writes it: a second thread writing while the first
-    makes up the next was measured slower (the driver takes Python's lock back for every
-    row it binds, so the two threads mostly wait for each other)."""
+    Making up an incident costs about as much as writing it. On SQLite, where the system
+    forks, a child process makes up the batches while this one writes the one before (see
+    `_made_apart`); elsewhere one batch is made up, then written. A second thread would
+    not do: the driver takes Python's lock back for every row it binds, and a thread
+    writing while another made up the next batch was measured slower than one doing both."""
     total = scale.incidents
     if total <= 0:
         return
@@ -227,18 +267,82 @@ def seed(site: BenchSite, scale: BenchScale) -> None:
     opened = writer.opening_times(total)
     still_open = writer.choose_open(opened, round(total * scale.open_share))
     first = site.reserve(Incident.__table__, total)  # type: ignore[arg-type]
-    for start in range(0, total, CHUNK):
-        end = min(total, start + CHUNK)
-        batch = _Batch()
-        for index in range(start, end):
-            writer.incident(batch, first + index, opened[index], bool(still_open[index]))
-        batch.last = writer.last_ids()
-        writer.write(batch)
-        site.checkpoint()
-        site.echo(f"  incidents: {end:,} of {total:,}")
-    writer.write_counters()
+    made = writer.batches(first, opened, still_open)
+    if _forks(site):
+        site.checkpoint()  # the child inherits a connection with nothing left to write
+        made = _made_apart(made)
+    with contextlib.closing(made):
+        for done, tables, last, reports in made:
+            for name, columns, rows in tables:
+                table = TABLES[name]
+                if name in last:
+                    _advance(site, table, last[name], len(rows))
+                site.insert(table, columns, rows)
+            for what, count in reports:
+                site.report(what, count)
+            site.checkpoint()
+            if done is not None:
+                site.echo(f"  incidents: {done:,} of {total:,}")
     site.report("incidents", total)
     site.checkpoint()
+
+
+def _advance(site: BenchSite, table: Table, last: int, used: int) -> None:
+    """Take a batch's `used` ids of `table` from the site's reservation; they must be the
+    ones the batch gave out, up to `last` (nothing else writes these tables meanwhile)."""
+    first = site.reserve(table, used)
+    if first != last - used + 1:
+        raise RuntimeError(f"ids of {table.name} were taken while incidents were seeded")
+
+
+def _forks(site: BenchSite) -> bool:
+    """Whether a child process makes up the batches: on SQLite, whose rows are plain text
+    and numbers (what `marshal` carries), and on Linux, where forking is safe."""
+    return site.dialect == "sqlite" and sys.platform.startswith("linux")
+
+
+def _made_apart(made: Batches) -> Batches:
+    """The batches of `made`, made up in a child process that hands each over as soon as
+    it is made and starts on the next while this process writes it.
+
+    The child touches no database (`_Writer` read everything beforehand), never returns
+    (`os._exit`: nothing it inherited is cleaned up, so no connection of this process is
+    closed or rolled back from there), and is killed if this process stops reading."""
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            receiving.close()
+            for batch in made:
+                sending.send_bytes(marshal.dumps(("batch", batch)))
+            sending.send_bytes(marshal.dumps(("end", None)))
+            status = 0
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                sending.send_bytes(marshal.dumps(("failed", traceback.format_exc())))
+        finally:
+            os._exit(status)
+    sending.close()
+    ended = False
+    try:
+        while True:
+            try:
+                kind, value = marshal.loads(receiving.recv_bytes())
+            except EOFError:
+                raise RuntimeError("the process making up incidents stopped") from None
+            if kind == "failed":
+                raise RuntimeError(f"making up incidents failed in a child process:\n{value}")
+            if kind == "end":
+                ended = True
+                return
+            yield value
+    finally:
+        receiving.close()
+        if not ended:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
 
 
 @dataclass
@@ -253,7 +357,6 @@ class _Batch:
     transitions: list[tuple[Any, ...]] = field(default_factory=list)
     histories: dict[int, list[HistoryRow]] = field(default_factory=dict)
     finished: list[tuple[Any, ...] | None] = field(default_factory=list)
-    last: dict[str, int] = field(default_factory=dict)  # the last id given out, by table
 
 
 @dataclass(slots=True)
@@ -334,11 +437,12 @@ class _Writer:
         self.counters: dict[int, int] = {}
         self._format = site.timestamp_function()
         self.finished = FinishedClocks(site, "incident")
+        self.running = RunningClocks(site, "incident")
         self._stamps: dict[float, Any] = {}
         self.statuses = bytearray()  # 1 = open, 0 = finished, by incident index
         self.first_incident = 0
         # The last id given out per table; rows name each other's ids while being made, and
-        # `write` takes each batch's ids from the site's reservation.
+        # `seed` takes each batch's ids from the site's reservation.
         self.event_id = site.reserve(AuditEvent.__table__, 0) - 1  # type: ignore[arg-type]
         self.instance_id = site.reserve(ProcessInstance.__table__, 0) - 1  # type: ignore[arg-type]
         self.token_id = site.reserve(Token.__table__, 0) - 1  # type: ignore[arg-type]
@@ -427,9 +531,6 @@ class _Writer:
             found = self._stamps[moment] = self._format(moment)
         return found
 
-    def _iso(self, moment: float) -> str:
-        return self.site.history_time(self._stamp(moment))
-
     def _lognormal(self, median: float, sigma: float = 1.0) -> float:
         return median * math.exp(self.rng.gauss(0.0, sigma))
 
@@ -486,7 +587,7 @@ class _Writer:
             life.escalated_at = None
         life.parent_id = self._parent(incident_id, still_open)
         self._outcome(life)
-        events = self._history(batch, life)
+        version, updated = self._history(batch, life)
         holder = life.holder
         batch.incidents.append(
             (
@@ -497,7 +598,7 @@ class _Writer:
                 self._stamp(opened), self._stamp(life.started_at),
                 self._stamp(life.resolved_at), self._stamp(life.closed_at), life.resolution,
                 life.cost, life.hours, life.satisfaction, life.comment, self._stamp(opened),
-                self._stamp(max(at for at, _ in events)), len(events), "{}",
+                updated, version, "{}",
             )
         )  # fmt: skip
         self.statuses.append(1 if still_open else 0)
@@ -576,123 +677,144 @@ class _Writer:
             return None
         return self.first_incident + parent_index
 
-    def _history(self, batch: _Batch, life: _Life) -> list[tuple[float, int]]:
+    def _history(self, batch: _Batch, life: _Life) -> tuple[int, Any]:
         """The audit events and changes the service would have written, in order; for an
-        open incident also its SLA history. Returns (time, event id) of each event."""
-        events: list[tuple[float, int]] = []
+        open incident also its SLA history. Returns the number of events and the stored
+        time of the latest.
+
+        Each change row is made once, with its event's id: an incident has some twenty of
+        them, a million incidents some twenty million."""
+        changes = batch.changes
         sla: list[HistoryRow] | None = [] if life.still_open else None
         incident_id = life.incident_id
+        times: list[float] = []
+        stamp, history_time = self._stamp, self.site.history_time
+        labels, events = self.labels, batch.events
+        # The instants of the events, formatted as they are stored; `_stamp` finds them here.
+        stamps, format_time = self._stamps, self._format
 
-        def event(
-            at: float,
-            actor: Person | None,
-            changes: list[tuple[str, str, str]],
-            tracked: dict[str, Any] | None = None,
-            action: str = "update",
-        ) -> None:
+        def event(at: float, actor: Person | None, action: str = "update") -> int:
             self.event_id += 1
             event_id = self.event_id
-            batch.events.append(
-                (event_id, self._stamp(at), "incident", incident_id, action,
-                 actor.id if actor else None, self.labels[actor.id] if actor else "system")
-            )  # fmt: skip
-            batch.changes.extend([(event_id, name, old, new) for name, old, new in changes])
-            events.append((at, event_id))
-            if sla is not None and tracked:
+            stored = stamps[at] = format_time(at)
+            if actor is None:
+                events.append((event_id, stored, "incident", incident_id, action, None, "system"))
+            else:
+                events.append(
+                    (event_id, stored, "incident", incident_id, action, actor.id, labels[actor.id])
+                )
+            times.append(at)
+            return event_id
+
+        def track(event_id: int, at: float, action: str, name: str, value: Any) -> None:
+            if sla is not None:
                 when = dt.datetime.fromtimestamp(at, dt.UTC)
-                for name, value in tracked.items():
-                    if value is not None:
-                        sla.append(HistoryRow(incident_id, event_id, when, action, name, value))
+                sla.append(HistoryRow(incident_id, event_id, when, action, name, value))
 
         caller, registrar = life.caller, life.registrar
-        optional = (
-            ("description", life.description_json),
-            ("contact_phone", caller.phone and f'"{caller.phone}"'),
+        opened = life.opened
+        event_id = event(opened, registrar, "create")
+        changes += (
+            (event_id, "number", NULL, f'"{life.number}"'),
+            (event_id, "title", NULL, life.title_json),
+            (event_id, "caller_id", NULL, str(caller.id)),
         )
-        created = [
-            ("number", NULL, f'"{life.number}"'),
-            ("title", NULL, life.title_json),
-            ("caller_id", NULL, str(caller.id)),
-            *((name, NULL, value) for name, value in optional if value),
-            ("category", NULL, f'"{life.category}"'),
-            ("nature", NULL, f'"{life.nature}"'),
-            ("impact", NULL, f'"{life.impact}"'),
-            ("urgency", NULL, f'"{life.urgency}"'),
-            *((("level", NULL, f'"{life.level}"'),) if life.level else ()),
-            ("status", NULL, '"new"'),
-            *((("service_unit_id", NULL, str(life.unit)),) if life.unit else ()),
-            ("opened_at", NULL, f'"{self._iso(life.opened)}"'),
-        ]
-        tracked = {"level": life.level, "status": "new", "service_unit_id": life.unit}
-        event(life.opened, registrar, created, tracked, action="create")
+        if life.description_json:
+            changes.append((event_id, "description", NULL, life.description_json))
+        if caller.phone:
+            changes.append((event_id, "contact_phone", NULL, f'"{caller.phone}"'))
+        changes += (
+            (event_id, "category", NULL, QUOTED[life.category]),
+            (event_id, "nature", NULL, QUOTED[life.nature]),
+            (event_id, "impact", NULL, QUOTED[life.impact]),
+            (event_id, "urgency", NULL, QUOTED[life.urgency]),
+        )
+        if life.level:
+            changes.append((event_id, "level", NULL, QUOTED[life.level]))
+        changes.append((event_id, "status", NULL, '"new"'))
+        if life.unit:
+            changes.append((event_id, "service_unit_id", NULL, str(life.unit)))
+        changes.append((event_id, "opened_at", NULL, f'"{history_time(stamp(opened))}"'))
+        if sla is not None:
+            if life.level is not None:
+                track(event_id, opened, "create", "level", life.level)
+            track(event_id, opened, "create", "status", "new")
+            if life.unit is not None:
+                track(event_id, opened, "create", "service_unit_id", life.unit)
         if life.parent_id is not None:
-            event(life.opened + 300, registrar, [("parent_id", NULL, str(life.parent_id))])
-        status = "new"
+            event_id = event(opened + 300, registrar)
+            changes.append((event_id, "parent_id", NULL, str(life.parent_id)))
+        status = '"new"'
         first, holder = life.first_holder, life.holder
-        if life.assigned_at is not None and first is not None:
-            changes = [
-                ("status", '"new"', '"assigned"'),
-                ("assignee_id", NULL, str(first.id)),
-                ("group_id", NULL, str(first.department_id)),
-            ]
-            event(
-                life.assigned_at,
-                registrar if registrar.role else first,
-                changes,
-                {"status": "assigned"},
+        at = life.assigned_at
+        if at is not None and first is not None:
+            event_id = event(at, registrar if registrar.role else first)
+            changes += (
+                (event_id, "status", '"new"', '"assigned"'),
+                (event_id, "assignee_id", NULL, str(first.id)),
+                (event_id, "group_id", NULL, str(first.department_id)),
             )
-            status = "assigned"
-        if life.escalated_at is not None and holder is not None and first is not None:
-            changes = [
-                ("assignee_id", str(first.id), str(holder.id)),
-                ("group_id", str(first.department_id), str(holder.department_id)),
-            ]
-            event(life.escalated_at, first, changes)
-        if life.started_at is not None:
-            stamp = self._iso(life.started_at)
-            changes = [
-                ("status", f'"{status}"', '"in_progress"'),
-                ("responded_at", NULL, f'"{stamp}"'),
-            ]
-            event(
-                life.started_at, holder, changes, {"status": "in_progress", "responded_at": stamp}
+            track(event_id, at, "update", "status", "assigned")
+            status = '"assigned"'
+        at = life.escalated_at
+        if at is not None and holder is not None and first is not None:
+            event_id = event(at, first)
+            changes += (
+                (event_id, "assignee_id", str(first.id), str(holder.id)),
+                (event_id, "group_id", str(first.department_id), str(holder.department_id)),
             )
-            status = "in_progress"
-        if life.waited_at is not None:
-            changes = [("status", '"in_progress"', '"waiting_for_customer"')]
-            event(life.waited_at, holder, changes, {"status": "waiting_for_customer"})
-            status = "waiting_for_customer"
+        at = life.started_at
+        if at is not None:
+            responded = history_time(stamp(at))
+            event_id = event(at, holder)
+            changes += (
+                (event_id, "status", status, '"in_progress"'),
+                (event_id, "responded_at", NULL, f'"{responded}"'),
+            )
+            track(event_id, at, "update", "status", "in_progress")
+            track(event_id, at, "update", "responded_at", responded)
+            status = '"in_progress"'
+        at = life.waited_at
+        if at is not None:
+            event_id = event(at, holder)
+            changes.append((event_id, "status", '"in_progress"', '"waiting_for_customer"'))
+            track(event_id, at, "update", "status", "waiting_for_customer")
+            status = '"waiting_for_customer"'
         if life.resumed_at is not None:
-            event(life.resumed_at, holder, [("status", f'"{status}"', '"in_progress"')])
-            status = "in_progress"
-        if life.resolved_at is not None:
-            changes = [("resolution", NULL, JSON_TEXT[life.resolution])]
+            event_id = event(life.resumed_at, holder)
+            changes.append((event_id, "status", status, '"in_progress"'))
+            status = '"in_progress"'
+        at = life.resolved_at
+        if at is not None:
+            event_id = event(at, holder)
+            changes.append((event_id, "resolution", NULL, JSON_TEXT[life.resolution]))
             if life.cost is not None:
-                changes.append(("cost", NULL, f'"{life.cost}"'))
+                changes.append((event_id, "cost", NULL, f'"{life.cost}"'))
             if life.hours is not None:
-                changes.append(("work_hours", NULL, f'"{life.hours}"'))
-            changes.append(("status", f'"{status}"', '"resolved"'))
-            changes.append(("resolved_at", NULL, f'"{self._iso(life.resolved_at)}"'))
-            event(life.resolved_at, holder, changes)
-            status = "resolved"
+                changes.append((event_id, "work_hours", NULL, f'"{life.hours}"'))
+            changes += (
+                (event_id, "status", status, '"resolved"'),
+                (event_id, "resolved_at", NULL, f'"{history_time(stamp(at))}"'),
+            )
+            status = '"resolved"'
         if life.rated_at is not None and life.satisfaction is not None:
-            changes = [("satisfaction", NULL, str(life.satisfaction))]
+            event_id = event(life.rated_at, caller)
+            changes.append((event_id, "satisfaction", NULL, str(life.satisfaction)))
             if life.comment:
-                changes.append(("satisfaction_comment", NULL, JSON_TEXT[life.comment]))
-            event(life.rated_at, caller, changes)
-        if life.closed_at is not None:
+                changes.append((event_id, "satisfaction_comment", NULL, JSON_TEXT[life.comment]))
+        at = life.closed_at
+        if at is not None:
             final = '"cancelled"' if life.status == "cancelled" else '"closed"'
             # Half the resolved ones close by themselves after the confirmation period.
             automatic = life.status == "closed" and self.rng.random() < 0.5
-            closer = None if automatic else (registrar if registrar.role else first)
-            changes = [
-                ("status", f'"{status}"', final),
-                ("closed_at", NULL, f'"{self._iso(life.closed_at)}"'),
-            ]
-            event(life.closed_at, closer, changes)
+            event_id = event(at, None if automatic else (registrar if registrar.role else first))
+            changes += (
+                (event_id, "status", status, final),
+                (event_id, "closed_at", NULL, f'"{history_time(stamp(at))}"'),
+            )
         if sla is not None:
             batch.histories[incident_id] = sla
-        return events
+        return len(times), stamp(max(times))
 
     def _open_step(self, batch: _Batch, life: _Life) -> None:
         """The running process instance of an open incident and its open step: at the desk
@@ -735,26 +857,42 @@ class _Writer:
 
     # --- writing ------------------------------------------------------------------------
 
-    def write(self, batch: _Batch) -> None:
-        site = self.site
-        site.insert(Incident.__table__, INCIDENT_COLUMNS, batch.incidents)  # type: ignore[arg-type]
-        self._advance(AuditEvent.__table__, batch, len(batch.events))
-        site.insert(AuditEvent.__table__, EVENT_COLUMNS, batch.events)  # type: ignore[arg-type]
-        site.insert(AuditChange.__table__, CHANGE_COLUMNS, batch.changes)  # type: ignore[arg-type]
-        self._advance(ProcessInstance.__table__, batch, len(batch.instances))
-        self._advance(Token.__table__, batch, len(batch.tokens))
-        self._advance(WorkItem.__table__, batch, len(batch.items))
-        site.insert(ProcessInstance.__table__, INSTANCE_COLUMNS, batch.instances)  # type: ignore[arg-type]
-        site.insert(Token.__table__, TOKEN_COLUMNS, batch.tokens)  # type: ignore[arg-type]
-        site.insert(WorkItem.__table__, ITEM_COLUMNS, batch.items)  # type: ignore[arg-type]
-        site.insert(WorkItemCandidate.__table__, CANDIDATE_COLUMNS, batch.candidates)  # type: ignore[arg-type]
-        site.insert(Transition.__table__, TRANSITION_COLUMNS, batch.transitions)  # type: ignore[arg-type]
-        clocks = write_clocks(site, "incident", batch.histories)
-        clocks += self.finished.write(batch.finished)
-        site.report("history events", len(batch.events))
-        site.report("history changes", len(batch.changes))
-        site.report("open steps", len(batch.items))
-        site.report("SLA clocks", clocks)
+    def batches(self, first: int, opened: Sequence[float], still_open: bytearray) -> Batches:
+        """The incidents `first`, `first + 1`, … opened at `opened`, still open where
+        `still_open` says so, made up `CHUNK` at a time; then the year counters."""
+        total = len(opened)
+        for start in range(0, total, CHUNK):
+            end = min(total, start + CHUNK)
+            batch = _Batch()
+            for index in range(start, end):
+                self.incident(batch, first + index, opened[index], bool(still_open[index]))
+            yield self.made(batch, end)
+        yield None, [self.counter_rows()], {}, []
+
+    def made(self, batch: _Batch, done: int) -> Made:
+        """A batch's rows, table by table in the order they are written, with its SLA
+        clocks computed."""
+        running = self.running.rows(batch.histories)
+        finished = [row for row in batch.finished if row is not None]
+        tables: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = [
+            (Incident.__tablename__, INCIDENT_COLUMNS, batch.incidents),
+            (AuditEvent.__tablename__, EVENT_COLUMNS, batch.events),
+            (AuditChange.__tablename__, CHANGE_COLUMNS, batch.changes),
+            (ProcessInstance.__tablename__, INSTANCE_COLUMNS, batch.instances),
+            (Token.__tablename__, TOKEN_COLUMNS, batch.tokens),
+            (WorkItem.__tablename__, ITEM_COLUMNS, batch.items),
+            (WorkItemCandidate.__tablename__, CANDIDATE_COLUMNS, batch.candidates),
+            (Transition.__tablename__, TRANSITION_COLUMNS, batch.transitions),
+            (SlaClock.__tablename__, CLOCK_COLUMNS, running),
+            (SlaClock.__tablename__, CLOCK_COLUMNS, finished),
+        ]
+        reports = [
+            ("history events", len(batch.events)),
+            ("history changes", len(batch.changes)),
+            ("open steps", len(batch.items)),
+            ("SLA clocks", len(running) + len(finished)),
+        ]
+        return done, tables, self.last_ids(), reports
 
     def last_ids(self) -> dict[str, int]:
         return {
@@ -764,19 +902,9 @@ class _Writer:
             WorkItem.__tablename__: self.item_id,
         }
 
-    def _advance(self, table: Any, batch: _Batch, used: int) -> None:
-        """Take the batch's `used` ids from the site's reservation; they must be the ones
-        the local counters handed out (nothing else writes these tables meanwhile)."""
-        first = self.site.reserve(table, used)
-        if first != batch.last[table.name] - used + 1:
-            raise RuntimeError(f"ids of {table.name} were taken while incidents were seeded")
-
-    def write_counters(self) -> None:
-        self.site.insert(
-            IncidentCounter.__table__,  # type: ignore[arg-type]
-            ("year", "value"),
-            sorted(self.counters.items()),
-        )
+    def counter_rows(self) -> tuple[str, tuple[str, ...], list[tuple[Any, ...]]]:
+        rows: list[tuple[Any, ...]] = sorted(self.counters.items())
+        return IncidentCounter.__tablename__, ("year", "value"), rows
 
 
 def _by_group(site: BenchSite, role: str) -> dict[str, list[Person]]:

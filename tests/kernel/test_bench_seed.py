@@ -96,3 +96,27 @@ def test_seed_help_is_its_own() -> None:
     result = CliRunner().invoke(cli_module.cli, ["bench", "seed", "--help"])
     assert result.exit_code == 0
     assert "--open-share" in result.output and "--incidents" in result.output
+
+
+def test_sqlite_timestamps_read_as_timedelta_writes_them() -> None:
+    """The fast text of an instant is, to the microsecond, what `EPOCH + timedelta` gives:
+    fractions rounded half to even, a fraction that rounds up to the next second, days
+    across years, and instants before 1970."""
+    import datetime as dt
+    import random
+
+    from openitsm.kernel.benchseed.site import EPOCH, sqlite_timestamps
+
+    stamp = sqlite_timestamps()
+    rng = random.Random(3)
+    moments = [rng.uniform(0, 2.2e9) for _ in range(20_000)]
+    moments += [round(moment, 6) for moment in moments[:5_000]]
+    # An odd number of 128ths of a second is an odd number of half microseconds, exactly.
+    moments += [1_700_000_000 + n / 128 for n in range(1, 256, 2)]
+    moments += [n * 2.5e-6 for n in range(1, 2_000)]
+    # Just short of the next second, and of midnight.
+    moments += [1_700_000_000 - 2.0**-22 * n for n in range(1, 4)]
+    moments += [86_399.9999996, 951_868_799.9999999, 0.0, 1e-7, -1.5, -0.0000004]
+    for moment in moments:
+        expected = (EPOCH + dt.timedelta(seconds=moment)).isoformat(" ", "microseconds")
+        assert stamp(moment) == expected, moment

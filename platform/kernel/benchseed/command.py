@@ -7,6 +7,7 @@ plugin and prints what was written and how fast.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,11 +34,6 @@ FAST_SQLITE = (
     "PRAGMA synchronous=OFF",
     "PRAGMA cache_size=-1000000",
     "PRAGMA temp_store=MEMORY",
-)
-RESTORE_SQLITE = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
 )
 
 
@@ -107,8 +103,14 @@ def seed(
         fast = check_database(connection, force=force)
         connection.rollback()
         sqlite = connection.dialect.name == "sqlite"
+        restore: tuple[str, ...] = ()
         if sqlite and fast:
-            _pragmas(connection, FAST_SQLITE)
+            restore = _pragmas(connection, FAST_SQLITE)
+        # Millions of tuples live a few seconds each and none of them forms a cycle: the
+        # collector would walk them again and again for nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        site: BenchSite | None = None
         try:
             # Whole hours: the same command run within the same hour writes the same site.
             now = utcnow().replace(minute=0, second=0, microsecond=0)
@@ -120,6 +122,7 @@ def seed(
                 now=now,
                 start=now.replace(year=now.year - scale.years),
                 echo=echo,
+                build_indexes_at_the_end=sqlite and fast,
             )
             seed_organisation(site, password_hash)
             echo(
@@ -132,10 +135,14 @@ def seed(
         except BaseException:
             if connection.in_transaction():
                 connection.rollback()
+            if site is not None:
+                site.build_indexes()
             raise
         finally:
-            if sqlite and fast:
-                _pragmas(connection, RESTORE_SQLITE)
+            if collecting:
+                gc.enable()
+            if restore:
+                _pragmas(connection, restore)
         seconds = watch.seconds()
         analysed = Stopwatch()
         if analyse:
@@ -148,12 +155,19 @@ def seed(
         return SeedResult(dict(site.reported), seconds, analysed.seconds(), fast)
 
 
-def _pragmas(connection: Connection, statements: tuple[str, ...]) -> None:
+def _pragmas(connection: Connection, statements: tuple[str, ...]) -> tuple[str, ...]:
+    """Run `statements` (`PRAGMA name=value`); returns those that set each back as it was,
+    since the connection goes back to the pool afterwards."""
     if connection.in_transaction():
         connection.commit()
     raw: Any = connection.connection.driver_connection
+    previous = []
     for statement in statements:
+        name = statement.removeprefix("PRAGMA ").split("=", 1)[0]
+        (value,) = raw.execute(f"PRAGMA {name}").fetchone()
+        previous.append(f"PRAGMA {name}={value}")
         raw.execute(statement)
+    return tuple(reversed(previous))
 
 
 @click.command(name="seed")

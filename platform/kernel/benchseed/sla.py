@@ -1,6 +1,6 @@
 """SLA clocks for seeded records.
 
-A running record's clock (`write_clocks`) is computed exactly as the SLA service computes
+A running record's clock (`RunningClocks`) is computed exactly as the SLA service computes
 it, from history the module hands over in memory instead of reading it back from
 `audit_event`. A record that stopped long ago gets its final clock from `FinishedClocks`: the
 business time between opening and response or resolution on its calendar, against its
@@ -11,7 +11,7 @@ than the rest of the seed; their clocks never run again, and a recompute skips t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from openitsm.kernel.sla.service import levels_by_key
 from openitsm.kernel.sla.subjects import sla_subjects
 from openitsm.kernel.sla.timeline import BusinessTime, business_time
 
-__all__ = ["FinishedClocks", "HistoryRow", "write_clocks"]
+__all__ = ["FinishedClocks", "HistoryRow", "RunningClocks", "write_clocks"]
 
 TARGETS = ("response", "resolution")
 COLUMNS = (
@@ -50,52 +50,93 @@ COLUMNS = (
 
 
 def write_clocks(site: BenchSite, kind: str, histories: Mapping[int, Sequence[HistoryRow]]) -> int:
-    """Compute and write the `sla_clock` rows of records `kind` from their SLA history
-    (creation and the changes of tracked fields, in order, as `HistoryRow`s). A warning or
-    breach already behind `site.now` counts as told, as it would have been on a live site,
-    so the first SLA scan after the seed does not announce years of them at once. Returns
-    the number of clocks written."""
-    subject = sla_subjects(site.kernel).get(kind)
-    if subject is None or not histories:
+    """Compute and write the `sla_clock` rows of running records `kind` (see
+    `RunningClocks`); returns the number of clocks written."""
+    if not histories:
         return 0
-    if not site.connection.in_transaction():
-        site.connection.begin()
-    with Session(bind=site.connection) as session:
-        levels = levels_by_key(session)
-        known = _Calendars(session, fresh=True)
+    return RunningClocks(site, kind).write(histories)
 
-        def calendar_of(unit_id: Any) -> tuple[str | None, Any]:
-            key = known.key_of(unit_id)
-            return key, known.get(key)
 
-        policy = Policy(subject.pause_statuses, subject.restart_on_reopen)
-        now = site.now
-        computed = site.timestamp(site.epoch(now))
+class RunningClocks:
+    """`sla_clock` rows of records of `kind` whose clocks still run: `rows` computes them
+    from the records' SLA history (creation and the changes of tracked fields, in order, as
+    `HistoryRow`s), `write` writes them. Levels and calendars are read once, when it is
+    made, so `rows` needs no database and may run in another process.
+
+    A warning or breach already behind `site.now` counts as told, as it would have been on
+    a live site, so the first SLA scan after the seed does not announce years of them at
+    once."""
+
+    def __init__(self, site: BenchSite, kind: str) -> None:
+        self.site, self.kind = site, kind
+        self.subject = sla_subjects(site.kernel).get(kind)
+        self.levels: dict[str, Any] = {}
+        self.keys: dict[int, str] = {}
+        self.calendars: dict[str | None, Any] = {}
+        if self.subject is None:
+            return
+        if not site.connection.in_transaction():
+            site.connection.begin()
+        with Session(bind=site.connection) as session:
+            self.levels = levels_by_key(session)
+            known = _Calendars(session, fresh=True)
+            known.key_of(0)  # reads the calendar key of every unit that has one
+            self.keys = dict(known.keys or {})
+            for key in (None, *sorted(set(self.keys.values()))):
+                self.calendars[key] = known.get(key)
+        self.policy = Policy(self.subject.pause_statuses, self.subject.restart_on_reopen)
+        self.computed = site.timestamp(site.epoch(site.now))
+        self.stamp = site.timestamp_function()
+
+    def calendar_of(self, unit_id: Any) -> tuple[str | None, Any]:
+        """The calendar key and calendar of a service unit, as `_Calendars` gives them."""
+        key = None
+        if unit_id is not None:
+            try:
+                key = self.keys.get(int(unit_id))
+            except (TypeError, ValueError):
+                key = None
+        return key, self.calendars[key]
+
+    def rows(self, histories: Mapping[int, Sequence[HistoryRow]]) -> list[tuple[Any, ...]]:
+        subject = self.subject
+        if subject is None:
+            return []
+        now = self.site.now
         rows = []
         for record_id, history in histories.items():
-            built = events_of(subject, history, levels, calendar_of)
+            built = events_of(subject, history, self.levels, self.calendar_of)
             if built is None:
                 continue
-            clock = compute_clock(built[1], built[0], now, policy)
+            clock = compute_clock(built[1], built[0], now, self.policy)
             sent = {}
             for target in clock.targets:
                 warned = target.warning_at is not None and target.warning_at <= now
                 sent[f"{target.name}_warning_sent"] = warned or target.breached_at is not None
                 sent[f"{target.name}_breach_sent"] = target.breached_at is not None
             values = {**sent, **_values(clock, sent)}
-            rows.append(_row(site, kind, record_id, values, computed))
-    site.insert(SlaClock.__table__, COLUMNS, rows)  # type: ignore[arg-type]
-    return len(rows)
+            rows.append(_row(self.site, self.stamp, self.kind, record_id, values, self.computed))
+        return rows
+
+    def write(self, histories: Mapping[int, Sequence[HistoryRow]]) -> int:
+        rows = self.rows(histories)
+        self.site.insert(SlaClock.__table__, COLUMNS, rows)  # type: ignore[arg-type]
+        return len(rows)
 
 
 def _row(
-    site: BenchSite, kind: str, record_id: int, values: Mapping[str, Any], computed: Any
+    site: BenchSite,
+    stamp: Callable[[float], Any],
+    kind: str,
+    record_id: int,
+    values: Mapping[str, Any],
+    computed: Any,
 ) -> tuple[Any, ...]:
     row: list[Any] = [kind, record_id]
     for name in COLUMNS[2:-1]:
         value = values.get(name)
         if isinstance(value, dt.datetime):
-            value = site.timestamp(site.epoch(value))
+            value = stamp(site.epoch(value))
         elif name in SENT:
             value = site.flag(bool(value))
         row.append(value)

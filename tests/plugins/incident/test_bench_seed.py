@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -240,3 +241,112 @@ def test_the_same_seed_writes_the_same_site(
             kernel.close()
     assert sites[0] == sites[1] and len(sites[0]) == 60
     assert max(row.opened_at for row in sites[0]) <= moment.replace(minute=0)
+
+
+def history_indexes(kernel: Kernel) -> list[tuple[str, str]]:
+    with kernel.engine.connect() as connection:
+        return connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_event'"
+            " ORDER BY name"
+        ).all()
+
+
+SETTINGS = ("journal_mode", "synchronous", "foreign_keys", "cache_size", "temp_store")
+
+
+def test_sqlite_gets_its_history_indexes_and_settings_back(tmp_path: Path) -> None:
+    """On SQLite the history table is filled without its indexes, built at the end; the
+    connection goes back to the pool with the settings it had before the seed."""
+    kernel = build_kernel(
+        tmp_path, f"sqlite:///{tmp_path / 'site.db'}", plugins={"incident": plugin}
+    )
+    try:
+        migrated = history_indexes(kernel)
+        assert {"ix_audit_event_actor", "ix_audit_event_at"} <= {name for name, _ in migrated}
+        with kernel.engine.connect() as connection:
+            before = [connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in SETTINGS]
+        returned = []
+
+        def check_in(dbapi_connection: Any, _record: Any) -> None:
+            returned.append(
+                [dbapi_connection.execute(f"PRAGMA {n}").fetchone()[0] for n in SETTINGS]
+            )
+
+        sa.event.listen(kernel.engine, "checkin", check_in)
+        seed(kernel, BenchScale(incidents=200, agents=20, callers=40), password=None)
+        sa.event.remove(kernel.engine, "checkin", check_in)
+        assert returned and all(settings == before for settings in returned)
+        assert history_indexes(kernel) == migrated
+        with kernel.engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM audit_event WHERE actor_id = 1 ORDER BY id"
+            ).all()
+            assert "ix_audit_event_actor" in " ".join(str(row[-1]) for row in plan)
+    finally:
+        kernel.close()
+
+
+def test_a_failed_seed_leaves_the_history_indexes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openitsm.plugins.incident import bench_seed
+
+    def fail(self: Any) -> None:
+        raise RuntimeError("the counters could not be written")
+
+    # Fails after every batch of incidents and their history was committed.
+    monkeypatch.setattr(bench_seed._Writer, "counter_rows", fail)
+    kernel = build_kernel(
+        tmp_path, f"sqlite:///{tmp_path / 'site.db'}", plugins={"incident": plugin}
+    )
+    try:
+        migrated = history_indexes(kernel)
+        with pytest.raises(RuntimeError, match="counters"):
+            seed(kernel, BenchScale(incidents=100, agents=20, callers=40), password=None)
+        with kernel.session() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) > 100
+        assert history_indexes(kernel) == migrated
+    finally:
+        kernel.close()
+
+
+def test_batches_made_in_a_child_process_are_the_ones_made_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a child process makes up the incidents; made up in this process instead,
+    every row of every table they fill is the same."""
+    import datetime as dt
+
+    from openitsm.kernel.benchseed import command
+    from openitsm.plugins.incident import bench_seed
+
+    moment = dt.datetime(2027, 3, 1, 10, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(command, "utcnow", lambda: moment)
+    sites = []
+    for name, forks in (("apart", True), ("here", False)):
+        monkeypatch.setattr(bench_seed, "_forks", lambda site, forks=forks: forks)
+        folder = tmp_path / name
+        folder.mkdir()
+        kernel = build_kernel(
+            folder, f"sqlite:///{folder / 'site.db'}", plugins={"incident": plugin}
+        )
+        try:
+            # More than one batch, and open incidents with running clocks.
+            monkeypatch.setattr(bench_seed, "CHUNK", 150)
+            seed(kernel, BenchScale(incidents=400, agents=20, callers=40, seed=5), password=None)
+            with kernel.engine.connect() as connection:
+                sites.append(
+                    {
+                        table: connection.exec_driver_sql(
+                            f'SELECT * FROM "{table}" ORDER BY rowid'
+                        ).all()
+                        for table in bench_seed.TABLES
+                    }
+                )
+        finally:
+            kernel.close()
+    apart, here = sites
+    assert len(apart["incident"]) == 400 and len(apart["sla_clock"]) == 400
+    # Open incidents, with open steps and clocks computed from their history.
+    assert len(apart["wf_work_item"]) == 60
+    assert apart == here
