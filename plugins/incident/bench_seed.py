@@ -297,8 +297,13 @@ def _advance(site: BenchSite, table: Table, last: int, used: int) -> None:
 
 def _forks(site: BenchSite) -> bool:
     """Whether a child process makes up the batches: on SQLite, whose rows are plain text
-    and numbers (what `marshal` carries), and on Linux, where forking is safe."""
-    return site.dialect == "sqlite" and sys.platform.startswith("linux")
+    and numbers (what `marshal` carries), on Linux, where forking is safe, and with a second
+    processor to run it on (on one, the handing over would only cost)."""
+    return (
+        site.dialect == "sqlite"
+        and sys.platform.startswith("linux")
+        and len(os.sched_getaffinity(0)) > 1
+    )
 
 
 def _made_apart(made: Batches) -> Batches:
