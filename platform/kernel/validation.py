@@ -7,8 +7,9 @@ place the error next to it; a module passes its own field names and dictionary c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
@@ -108,44 +109,65 @@ def dictionary_codes(
 
 def active_user(session: Session, user_id: int | None, field: str) -> User | None:
     """The user, who must exist and not have left; None for no user."""
-    if user_id is None:
-        return None
-    with session.no_autoflush:  # as `session.get`, which built its query on every call
-        user = session.scalar(_USER_BY_ID, {"id": user_id})
-    if user is None or not user.active:
-        raise BadUserInput(
-            _t("User {id} does not exist or has left (is inactive)."),
-            field=field,
-            params={"id": user_id},
-        )
-    return user
+    return _active(
+        session,
+        User,
+        user_id,
+        _t("User {id} does not exist or has left (is inactive)."),
+        field,
+        by_id=_USER_BY_ID,
+    )
 
 
 def active_department(session: Session, department_id: int | None, field: str) -> Department | None:
     """The department, which must exist and be active; None for no department."""
-    if department_id is None:
-        return None
-    department = session.get(Department, department_id)
-    if department is None or not department.active:
-        raise BadUserInput(
-            _t("Department {id} does not exist or is inactive."),
-            field=field,
-            params={"id": department_id},
-        )
-    return department
+    return _active(
+        session,
+        Department,
+        department_id,
+        _t("Department {id} does not exist or is inactive."),
+        field,
+    )
 
 
 def active_service_unit(
     session: Session, unit_id: int | None, field: str = "serviceUnit"
 ) -> int | None:
     """`unit_id` when that service unit exists and is active; None for no unit."""
-    if unit_id is None:
-        return None
-    unit = session.get(ServiceUnit, unit_id)
-    if unit is None or not unit.active:
-        raise BadUserInput(
-            _t("Service unit {id} does not exist or is inactive."),
-            field=field,
-            params={"id": unit_id},
-        )
+    _active(
+        session, ServiceUnit, unit_id, _t("Service unit {id} does not exist or is inactive."), field
+    )
     return unit_id
+
+
+class _Activatable(Protocol):
+    @property
+    def active(self) -> bool: ...
+
+
+_Record = TypeVar("_Record", bound=_Activatable)
+
+
+def _active(
+    session: Session,
+    model: type[_Record],
+    record_id: int | None,
+    refusal: str,
+    field: str,
+    *,
+    by_id: Select[_Record] | None = None,
+) -> _Record | None:
+    """The record of `model` with `record_id`, which must exist and be active (else `refusal`,
+    filled in with the id); None for no id. Every reference to a person or an organisation
+    unit is checked this one way, so each refuses alike. `by_id`, a statement built once, reads
+    the record where a check runs on every request."""
+    if record_id is None:
+        return None
+    if by_id is None:
+        record = session.get(model, record_id)
+    else:
+        with session.no_autoflush:  # as `session.get`, which built its query on every call
+            record = session.scalar(by_id, {"id": record_id})
+    if record is None or not record.active:
+        raise BadUserInput(refusal, field=field, params={"id": record_id})
+    return record

@@ -7,7 +7,8 @@ what was typed kept.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -47,6 +48,32 @@ def _errors(page: PageContext, error: OpenITSMError, names: dict[str, str]) -> d
     """A refusal under the form field it names; one naming none above the form (`""`)."""
     name = str(error.extensions.get("field", ""))
     return {names.get(name, name): page.explain(error)}
+
+
+async def _save_edit(
+    page: PageContext,
+    typed: dict[str, str],
+    save: Callable[[Session], None],
+    edit_page: Callable[..., Response],
+    done: str,
+    names: dict[str, str],
+) -> Response:
+    """Answer a level's or a rule's edit form alike: `save`, then the overview with
+    `?done=<done>`, or `edit_page(status, typed=…, errors=…)` again with what was typed and
+    the refusal under its field (`names` as for `_errors`)."""
+
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        placed = {"": message} if status == 409 else errors  # a lost update names no field
+        return edit_page(status, typed=values, errors=placed)
+
+    return await handle_post(
+        page,
+        typed,
+        save,
+        refused,
+        lambda _: f"{BASE}?done={done}",
+        field_errors=lambda error: _errors(page, error, names),
+    )
 
 
 # --- the overview ---------------------------------------------------------------------
@@ -197,18 +224,8 @@ async def save_level(request: Request) -> Response:
             **_level_values(typed),
         )
 
-    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
-        placed = {"": message} if status == 409 else errors  # a lost update names no field
-        return _level_page(page, key, status, typed=values, errors=placed)
-
-    return await handle_post(
-        page,
-        typed,
-        save,
-        refused,
-        lambda _: f"{BASE}?done=level",
-        field_errors=lambda error: _errors(page, error, LEVEL_FIELD_OF),
-    )
+    edit_page = functools.partial(_level_page, page, key)
+    return await _save_edit(page, typed, save, edit_page, "level", LEVEL_FIELD_OF)
 
 
 @explained
@@ -311,18 +328,8 @@ async def save_rule(request: Request) -> Response:
             session, page.actor, rule_id, int(typed["version"] or 0), **_rule_values(typed)
         )
 
-    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
-        placed = {"": message} if status == 409 else errors  # a lost update names no field
-        return _rule_page(page, rule_id, status, typed=values, errors=placed)
-
-    return await handle_post(
-        page,
-        typed,
-        save,
-        refused,
-        lambda _: f"{BASE}?done=rule",
-        field_errors=lambda error: _errors(page, error, {}),
-    )
+    edit_page = functools.partial(_rule_page, page, rule_id)
+    return await _save_edit(page, typed, save, edit_page, "rule", {})
 
 
 @explained

@@ -13,7 +13,7 @@ docs/portal.md): `portal_context` for the viewer, `portal_explained` for refusal
 the portal's layout, `read_upload_form` and `save_uploads` for forms with files (checked by
 the kernel's attachments service), `comment_with_files` for a message that brings files,
 `public_progress` for what the requester may follow of a record, and `field_messages` to
-put a service's refusal next to its field.
+put a service's refusal next to its field; `post_rating` answers the requester's rating.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
@@ -40,12 +40,13 @@ from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
 from openitsm.kernel.comments import service as comments
 from openitsm.kernel.errors import BadUserInput, OpenITSMError, _t
-from openitsm.kernel.forms import image_attachment_ids, sanitise_html
+from openitsm.kernel.forms import Form, Submission, image_attachment_ids, sanitise_html
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.organisation.service import load_role_specs
 from openitsm.kernel.references import RecordRef
 from openitsm.web.menus import MenuItem, portal_items
-from openitsm.web.pages import STATUS, PageContext, check_csrf, page_context, site_of
+from openitsm.web.pages import STATUS, PageContext, check_csrf, page_context, read_post, site_of
+from openitsm.web.posts import Errors, handle_post
 from openitsm.web.timeline import merged_timeline
 
 if TYPE_CHECKING:
@@ -338,6 +339,85 @@ def field_messages(
     refusal naming no field of the form is put under `""` (the top of the form)."""
     raw = str(error.extensions.get("field", ""))
     return {(names or {}).get(raw, raw): page.explain(error)}
+
+
+class Rate(Protocol):
+    """A service's rating by the requester of their own record (`rate_as_caller`…)."""
+
+    def __call__(
+        self,
+        session: Session,
+        record_id: int,
+        version: int | None,
+        /,
+        *,
+        satisfaction: int,
+        comment: str | None,
+    ) -> object: ...
+
+
+class FollowPage(Protocol):
+    """The page the requester follows their record on, drawn again with the refused form
+    `failed`: the values as typed and the messages by field."""
+
+    def __call__(
+        self,
+        page: PageContext,
+        record_id: int,
+        status: int,
+        /,
+        *,
+        failed: str,
+        values: Mapping[str, str],
+        errors: Errors,
+    ) -> Response: ...
+
+
+async def post_rating(
+    request: Request,
+    page: PageContext,
+    record_id: int,
+    form: Form,
+    rate: Rate,
+    follow_page: FollowPage,
+    record_url: str,
+    names: Mapping[str, str],
+) -> Response:
+    """Answer the rating form (`satisfaction`, `satisfaction_comment`) on the page the
+    requester follows their record on: `rate` in one unit of work, then back to `record_url`
+    with `?done=rate`, or the page again with the refusal (`names` as for `field_messages`).
+
+    Incidents and complaints are rated alike on the portal but may not import one another,
+    so the answer lives here.
+    """
+    posted, version = await read_post(request)
+
+    def save(session: Session) -> Submission | None:
+        submission = page.check(form, posted)
+        if not submission.valid:
+            return submission
+        rate(
+            session,
+            record_id,
+            version or None,
+            satisfaction=int(submission.values["satisfaction"]),
+            comment=submission.values.get("satisfaction_comment"),
+        )
+        return None
+
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        # A lost update names no field: its message goes at the top of the form.
+        placed = {"": message} if status == 409 else errors
+        return follow_page(page, record_id, status, failed="rate", values=values, errors=placed)
+
+    return await handle_post(
+        page,
+        posted,
+        save,
+        refused,
+        lambda _: f"{record_url}?done=rate",
+        field_errors=lambda error: field_messages(page, error, names),
+    )
 
 
 # --- what the requester may follow of a record ------------------------------------------

@@ -3,21 +3,24 @@ to the next page or show the form again with the refusal next to its fields.
 
 Record pages (an incident's action forms, a template's edit form, a registration form) all
 answer a post the same way; `handle_post` is that answer, so each page only says what to
-save, how to show its form again and where to go afterwards.
+save, how to show its form again and where to go afterwards. `post_action` is the answer
+to a record page's action forms, built on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from openitsm.kernel.errors import BadUserInput, Conflict, OpenITSMError
-from openitsm.kernel.forms import Submission
-from openitsm.web.pages import PageContext
+from openitsm.kernel.forms import Form, Submission
+from openitsm.web import pickers
+from openitsm.web.pages import PageContext, read_post
 
 T = TypeVar("T")
 
@@ -67,4 +70,82 @@ async def handle_post(
     return RedirectResponse(success_url(result), status_code=303)
 
 
-__all__ = ["Errors", "Refused", "handle_post"]
+class RunAction(Protocol):
+    """Takes the action `name` on the record: `(session, name, record id, version posted,
+    the action form's values)`; the version is 0 when the post names none."""
+
+    def __call__(
+        self,
+        session: Session,
+        name: str,
+        record_id: int,
+        version: int,
+        values: Mapping[str, Any],
+        /,
+    ) -> object: ...
+
+
+class RecordPage(Protocol):
+    """The record's page drawn again with the refused action form `failed` filled in."""
+
+    def __call__(
+        self,
+        page: PageContext,
+        record_id: int,
+        status: int,
+        message: str,
+        /,
+        *,
+        posted: Mapping[str, Any],
+        errors: Errors,
+        failed: str,
+    ) -> Response: ...
+
+
+async def post_action(
+    request: Request,
+    page: PageContext,
+    record_id: int,
+    name: str,
+    form: Form | None,
+    run: RunAction,
+    record_page: RecordPage,
+    record_url: str,
+    *,
+    field_errors: Callable[[BadUserInput], Errors] = _no_field,
+) -> Response:
+    """Answer one of the action forms on a record's page (assign, resolve, close…): the
+    action's `form`, when it has one, checked and `run` in one unit of work, then back to
+    `record_url` with `?done=<name>`, or `record_page` again with the refusal at that form.
+
+    The record modules (incidents, complaints) answer their actions alike but may not import
+    one another, so the answer lives here.
+    """
+    posted, version = await read_post(request)
+
+    def save(session: Session) -> Submission | None:
+        values: Mapping[str, Any] = {}
+        if form is not None:
+            submission = page.check(form, posted, pickers.lookups(session))
+            if not submission.valid:
+                return submission
+            values = submission.values
+        run(session, name, record_id, version, values)
+        return None
+
+    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
+        return record_page(
+            page, record_id, status, message, posted=values, errors=errors, failed=name
+        )
+
+    return await handle_post(
+        page,
+        posted,
+        save,
+        refused,
+        lambda _: f"{record_url}?done={name}",
+        field_errors=field_errors,
+    )
+
+
+__all__ = ["Errors", "RecordPage", "Refused", "RunAction", "handle_post", "post_action"]

@@ -33,7 +33,7 @@ from openitsm.web.links import record_links
 from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
-from openitsm.web.posts import handle_post
+from openitsm.web.posts import handle_post, post_action
 from openitsm.web.records import RecordHeader
 from openitsm.web.timeline import record_timeline
 from openitsm.web.widgets import Widget
@@ -649,32 +649,9 @@ async def complaint_action(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     complaint_id = int(request.path_params["complaint_id"])
-    posted, version = await read_post(request)
-
-    def save(session: Session) -> Submission | None:
-        values: dict[str, Any] = {}
-        if form is not None:
-            submission = page.check(form, posted, pickers.lookups(session))
-            if not submission.valid:
-                return submission
-            values = submission.values
-        _run(session, name, complaint_id, version, values)
-        return None
-
-    def refused(
-        status: int, values: Mapping[str, str], errors: Mapping[str, FieldError], message: str
-    ) -> Response:
-        return _detail(
-            page, complaint_id, status, message, posted=values, errors=errors, failed=name
-        )
-
-    return await handle_post(
-        page,
-        posted,
-        save,
-        refused,
-        lambda _: f"{BASE}/{complaint_id}?done={name}",
-        field_errors=_field_errors,
+    url = f"{BASE}/{complaint_id}"
+    return await post_action(
+        request, page, complaint_id, name, form, _run, _detail, url, field_errors=_field_errors
     )
 
 

@@ -27,7 +27,7 @@ from openitsm.kernel.access.fields import field_access
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.attachments import service as attachments
 from openitsm.kernel.dictionaries import service as dictionaries
-from openitsm.kernel.forms import Form, FormField, FormSection, Submission, visible_fields
+from openitsm.kernel.forms import Form, FormField, FormSection, visible_fields
 from openitsm.kernel.hookspecs import PortalRequest
 from openitsm.kernel.identity.models import User
 from openitsm.kernel.labels import pick_label
@@ -36,18 +36,18 @@ from openitsm.plugins.complaint.models import ANSWERED, STATUSES
 from openitsm.plugins.complaint.pages import STATUS_TONES, status_label
 from openitsm.web import pickers
 from openitsm.web.menus import PORTAL, MenuItem
-from openitsm.web.pages import PageContext, read_post
+from openitsm.web.pages import PageContext
 from openitsm.web.portal import (
     MAX_FILES,
     attach_pasted_images,
     field_messages,
     portal_context,
     portal_explained,
+    post_rating,
     public_progress,
     read_upload_form,
     save_uploads,
 )
-from openitsm.web.posts import Errors, handle_post
 
 log = logging.getLogger("openitsm.plugins.complaint")
 
@@ -309,33 +309,15 @@ async def rate(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     complaint_id = int(request.path_params["complaint_id"])
-    posted, version = await read_post(request)
-
-    def save(session: Session) -> Submission | None:
-        submission = page.check(forms.RATE, posted)
-        if not submission.valid:
-            return submission
-        service.rate_as_complainant(
-            session,
-            complaint_id,
-            version or None,
-            satisfaction=int(submission.values["satisfaction"]),
-            comment=submission.values.get("satisfaction_comment"),
-        )
-        return None
-
-    def refused(status: int, values: Mapping[str, str], errors: Errors, message: str) -> Response:
-        # A lost update names no field: its message goes at the top of the form.
-        placed = {"": message} if status == 409 else errors
-        return _follow_page(page, complaint_id, status, failed="rate", values=values, errors=placed)
-
-    return await handle_post(
+    return await post_rating(
+        request,
         page,
-        posted,
-        save,
-        refused,
-        lambda _: f"{BASE}/{complaint_id}?done=rate",
-        field_errors=lambda error: field_messages(page, error, FORM_NAMES),
+        complaint_id,
+        forms.RATE,
+        service.rate_as_complainant,
+        _follow_page,
+        f"{BASE}/{complaint_id}",
+        FORM_NAMES,
     )
 
 
