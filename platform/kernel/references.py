@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.errors import BadUserInput, ConfigurationError
@@ -138,6 +138,7 @@ class RecordKinds:
     def __init__(self, kinds: Mapping[str, RecordKind]) -> None:
         self.kinds = dict(kinds)
         self.by_model = {kind.model: kind for kind in self.kinds.values()}
+        self._statements: dict[str, Select[Any]] = {}
 
     @classmethod
     def collect(cls, plugins: PluginSet) -> RecordKinds:
@@ -189,12 +190,23 @@ class RecordKinds:
         found: dict[RecordRef, Any] = {}
         for name, ids in wanted.items():
             kind = self.kinds[name]
-            statement = select(kind.model).where(kind.model.id.in_(sorted(ids)))
+            statement = self._by_ids(kind)
             if actor is not None:
                 statement = visible(statement, actor, kind)
-            for row in session.scalars(statement):
+            for row in session.scalars(statement, {"ids": sorted(ids)}):
                 found[RecordRef(name, row.id)] = row
         return found
+
+    def _by_ids(self, kind: RecordKind) -> Select[Any]:
+        """The kind's rows with the ids bound as `ids` as it runs; built once per kind, as
+        pages describe records of the same few kinds on every request."""
+        statement = self._statements.get(kind.name)
+        if statement is None:
+            statement = select(kind.model).where(
+                kind.model.id.in_(bindparam("ids", expanding=True))
+            )
+            self._statements[kind.name] = statement
+        return statement
 
     def describe(
         self, session: Session, refs: Iterable[RecordRef], actor: Actor | None = None

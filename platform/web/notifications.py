@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,12 +24,15 @@ from openitsm.web.pages import PageContext, check_csrf, explained, page_context,
 PAGE_SIZE = 20
 
 
-def unread(page: PageContext) -> int:
-    """The bell's number: the viewer's unread notifications (one count per page drawn)."""
+def unread(page: PageContext, session: Session | None = None) -> int:
+    """The bell's number: the viewer's unread notifications (one count per page drawn),
+    read in the page's `session` when it has one open."""
     if page.actor.user_id is None:
         return 0
-    with page.kernel.session() as session:
+    if session is not None:
         return service.unread_count(session, page.actor.user_id)
+    with page.kernel.session() as reading:
+        return service.unread_count(reading, page.actor.user_id)
 
 
 def _before(request: Request) -> int | None:

@@ -41,8 +41,11 @@ from openitsm.kernel.forms import Form, Submission, check_submission, sanitise_h
 from openitsm.kernel.identity.routes import CSRF_COOKIE
 from openitsm.web.i18n import LOCALES, format_number, format_when, pick_locale, translations
 from openitsm.web.menus import MenuItem, MenuSection, visible_menu
+from openitsm.web.template_texts import TranslatingCodeGenerator, plain_translation
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from openitsm.kernel.app import Kernel
     from openitsm.web.widgets import Widget
 
@@ -99,8 +102,12 @@ class Site:
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
-            found.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            catalogue = translations(locale)
+            found.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
             _remember_plain_texts(found)
+            # Fixed texts are translated as a template is compiled (`template_texts`).
+            found.code_generator_class = TranslatingCodeGenerator
+            found.extend(plain_translation=plain_translation(catalogue.ugettext))
             found.filters["localtime"] = functools.partial(_localtime, locale=locale)
             found.filters["number"] = functools.partial(_number, locale=locale)
             found.filters["cell"] = functools.partial(_cell, locale=locale)
@@ -172,6 +179,15 @@ def _localtime(
 ) -> str:
     """`{{ at|localtime(time_zone) }}`: a stored (UTC) time as the user reads it, in their
     zone and language; `localtime(time_zone, "date")` only the day."""
+    if isinstance(value, dt.date):  # a datetime too
+        return _local_text(value, zone, style, locale)
+    return format_when(value, _zone(zone), locale, style)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_text(value: dt.date, zone: str | None, style: str, locale: str) -> str:
+    """A time's text depends on nothing but these, and a page shows the same few dozen
+    times (its timeline's) on every visit: the answers are kept, not formatted again."""
     return format_when(value, _zone(zone), locale, style)
 
 
@@ -220,6 +236,13 @@ class PageContext:
         from openitsm.web.notifications import unread
 
         return unread(self)
+
+    def count_unread(self, session: Session) -> None:
+        """Count the bell's number now, in `session` (a page's open one): the layout then
+        takes it from there instead of opening a session and a transaction of its own."""
+        from openitsm.web.notifications import unread
+
+        self.__dict__["unread_notifications"] = unread(self, session)
 
     def gettext(self, message: str, **variables: Any) -> str:
         text = translations(self.locale).ugettext(message)

@@ -138,20 +138,22 @@ async def pick_users(request: Request) -> Response:
 # --- trees ----------------------------------------------------------------------------
 
 
+# Every department as a tree select shows it, built once (see `openitsm.web.statements`).
+_DEPARTMENTS = select(
+    Department.id,
+    Department.parent_id,
+    Department.sort_order,
+    Department.code,
+    Department.name,
+    Department.active,
+)
+
+
 def department_options(session: Session, actor: Actor | None) -> list[TreeOption]:
     """Every department in tree order (one query); inactive ones are marked only when the
     viewer may read `active`."""
     access = field_access(actor, "department")
-    rows = session.execute(
-        select(
-            Department.id,
-            Department.parent_id,
-            Department.sort_order,
-            Department.code,
-            Department.name,
-            Department.active,
-        )
-    ).all()
+    rows = session.execute(_DEPARTMENTS).all()
     # Siblings in their stored order, unless that order is hidden from the viewer.
     by_order = access.readable("sort_order")
     ordered = tree_order(rows, key=(lambda r: (r.sort_order, r.id)) if by_order else lambda r: r.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.db import utcnow
@@ -20,6 +20,10 @@ from openitsm.web.records import Deadline
 
 LABELS = {"response": _t("Respond by"), "resolution": _t("Resolve by")}
 SHOWN = ("running", "paused", "breached")
+# A record's clock, built once (see `openitsm.web.statements`).
+_CLOCK = select(SlaClock).where(
+    SlaClock.record_kind == bindparam("record_kind"), SlaClock.record_id == bindparam("record_id")
+)
 
 
 def deadlines_of(
@@ -65,9 +69,7 @@ def sla_deadlines(
 ) -> list[Deadline]:
     """The `Deadline`s of a record's stored SLA clock; none when it has no clock. The caller
     has already checked that the viewer may see the record."""
-    row = session.scalar(
-        select(SlaClock).where(SlaClock.record_kind == ref.kind, SlaClock.record_id == ref.id)
-    )
+    row = session.scalar(_CLOCK, {"record_kind": ref.kind, "record_id": ref.id})
     return deadlines_of(row, gettext)
 
 

@@ -18,16 +18,18 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from markupsafe import Markup
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.fields import field_access
+from openitsm.kernel.actors import Actor
 from openitsm.kernel.audit.models import AuditChange, AuditEvent
 from openitsm.kernel.audit.schema import readable_events
 from openitsm.kernel.hookspecs import TimelineEntry
 from openitsm.kernel.links import service as record_links
-from openitsm.kernel.references import RecordRef, RecordSummary
+from openitsm.kernel.references import RecordKinds, RecordRef, RecordSummary
 from openitsm.web.pages import PageContext
+from openitsm.web.statements import per_viewer
 
 TIMELINE_LENGTH = 50
 # An event with one of its changes (event id, field, old and new value; None without any).
@@ -206,28 +208,15 @@ def _history(
     labels, links = labels or {}, links or {}
     kinds = page.kernel.record_kinds
     hidden = field_access(page.actor, ref.kind).hidden
-    newest = select(AuditEvent.id).where(
-        AuditEvent.record_kind == ref.kind, AuditEvent.record_id == ref.id
+    statement = _history_statement(
+        page.actor, kinds, ref.kind, since is not None, before is not None, limit
     )
-    newest = readable_events(newest, page.actor, kinds, ref.kind)
+    bound: dict[str, Any] = {"record_id": ref.id}
     if since is not None:
-        newest = newest.where(AuditEvent.at > since)
+        bound["since"] = since
     if before is not None:
-        newest = newest.where(AuditEvent.at < before)
-    newest = newest.order_by(AuditEvent.id.desc()).limit(limit).correlate(None)
-    # The events with their changes in one statement; an event without any comes once.
-    changed: Sequence[ChangeRow] = session.execute(
-        select(
-            AuditEvent,
-            AuditChange.event_id,
-            AuditChange.field,
-            AuditChange.old_value,
-            AuditChange.new_value,
-        )
-        .outerjoin(AuditChange, AuditChange.event_id == AuditEvent.id)
-        .where(AuditEvent.id.in_(newest))
-        .order_by(AuditEvent.id.desc(), AuditChange.id)
-    ).all()
+        bound["before"] = before
+    changed: Sequence[ChangeRow] = session.execute(statement, bound).all()
     events: list[AuditEvent] = list(dict.fromkeys(row[0] for row in changed))
     # Changes of hidden fields are left out before anything they name is looked up.
     rows = [row for row in changed if row.field is not None and row.field not in hidden]
@@ -256,6 +245,36 @@ def _history(
             new = _named(names, links[row.field], new)
         by_event.setdefault(row.event_id, []).append(Change(row.field, label, old, new))
     return [Entry(event, by_event.get(event.id, [])) for event in events]
+
+
+@per_viewer
+def _history_statement(
+    actor: Actor, kinds: RecordKinds, kind: str, since: bool, before: bool, limit: int
+) -> Select[Any]:
+    """The newest `limit` events of a record of `kind` the viewer may learn of, with their
+    changes, in one statement; an event without any comes once. The record's id, and the
+    times with `since` and `before`, are bound as it runs."""
+    newest = select(AuditEvent.id).where(
+        AuditEvent.record_kind == kind, AuditEvent.record_id == bindparam("record_id")
+    )
+    newest = readable_events(newest, actor, kinds, kind)
+    if since:
+        newest = newest.where(AuditEvent.at > bindparam("since"))
+    if before:
+        newest = newest.where(AuditEvent.at < bindparam("before"))
+    newest = newest.order_by(AuditEvent.id.desc()).limit(limit).correlate(None)
+    return (
+        select(
+            AuditEvent,
+            AuditChange.event_id,
+            AuditChange.field,
+            AuditChange.old_value,
+            AuditChange.new_value,
+        )
+        .outerjoin(AuditChange, AuditChange.event_id == AuditEvent.id)
+        .where(AuditEvent.id.in_(newest))
+        .order_by(AuditEvent.id.desc(), AuditChange.id)
+    )
 
 
 def _link_change(page: PageContext, names: Mapping[RecordRef, Any], row: ChangeRow) -> Change:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,6 +22,7 @@ from openitsm.kernel import BadUserInput, RecordRef
 from openitsm.kernel.access import require
 from openitsm.kernel.access.fields import FieldAccess, field_access
 from openitsm.kernel.access.scope import records_seen, visible
+from openitsm.kernel.actors import Actor
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
 from openitsm.kernel.dictionaries.service import item_label
 from openitsm.kernel.errors import NotFound, _t
@@ -45,9 +46,10 @@ from openitsm.web.links import record_links
 from openitsm.web.lists import Column, Filter, ListView
 from openitsm.web.menus import MenuItem
 from openitsm.web.pages import PageContext, explained, page_context, read_post
-from openitsm.web.posts import handle_post
+from openitsm.web.posts import handle_post, post_action
 from openitsm.web.records import RecordHeader
 from openitsm.web.sla import sla_deadline
+from openitsm.web.statements import per_viewer
 from openitsm.web.timeline import record_timeline
 from openitsm.web.widgets import Widget
 
@@ -468,6 +470,31 @@ _CALLER = aliased(User, name="caller")
 _ASSIGNEE = aliased(User, name="assignee")
 
 
+_INCIDENT_ID: BindParameter[int] = bindparam("incident_id")
+# The incident, its parent and children, with the names the page shows of it.
+_SEEN = (
+    select(Incident, _CALLER.name, _ASSIGNEE.name, Department.name)
+    .outerjoin(_CALLER, _CALLER.id == Incident.caller_id)
+    .outerjoin(_ASSIGNEE, _ASSIGNEE.id == Incident.assignee_id)
+    .outerjoin(Department, Department.id == Incident.group_id)
+    .where(
+        or_(
+            Incident.id == _INCIDENT_ID,
+            Incident.parent_id == _INCIDENT_ID,
+            Incident.id
+            == select(_CHILD.parent_id).where(_CHILD.id == _INCIDENT_ID).scalar_subquery(),
+        )
+    )
+    .order_by(Incident.id)
+)
+
+
+@per_viewer
+def _seen_statement(actor: Actor) -> Select[Any]:
+    """`_SEEN` under the viewer's data scope; the incident's id is bound as it runs."""
+    return visible(_SEEN, actor, service.INCIDENT)
+
+
 @dataclass(frozen=True)
 class SeenIncident:
     """What the page reads of an incident under the viewer's data scope in one query: the
@@ -486,19 +513,7 @@ def _seen_incident(page: PageContext, session: Session, incident_id: int) -> Ite
     the parts that check the record again (timeline, comments, links) take this read's word
     for it instead of running the scope condition once each."""
     require(page.actor, service.READ)
-    parent_id = select(_CHILD.parent_id).where(_CHILD.id == incident_id).scalar_subquery()
-    related = or_(
-        Incident.id == incident_id, Incident.parent_id == incident_id, Incident.id == parent_id
-    )
-    statement = (
-        select(Incident, _CALLER.name, _ASSIGNEE.name, Department.name)
-        .outerjoin(_CALLER, _CALLER.id == Incident.caller_id)
-        .outerjoin(_ASSIGNEE, _ASSIGNEE.id == Incident.assignee_id)
-        .outerjoin(Department, Department.id == Incident.group_id)
-        .where(related)
-        .order_by(Incident.id)
-    )
-    rows = session.execute(visible(statement, page.actor, service.INCIDENT)).all()
+    rows = session.execute(_seen_statement(page.actor), {"incident_id": incident_id}).all()
     found = next((row for row in rows if row[0].id == incident_id), None)
     if found is None:  # outside the scope, or no such incident: the same answer
         raise NotFound(
@@ -578,6 +593,7 @@ def _detail(
             known={s.ref: s for s in parent},
         )
         linked = record_links(page, ref, f"{BASE}/{incident.id}", session=session)
+        page.count_unread(session)
     header = RecordHeader(
         title=incident.title if access.readable("title") else f"#{incident.id}",
         number=incident.number if access.readable("number") else None,
@@ -685,32 +701,9 @@ async def incident_action(request: Request) -> Response:
     if not isinstance(page, PageContext):
         return page
     incident_id = int(request.path_params["incident_id"])
-    posted, version = await read_post(request)
-
-    def save(session: Session) -> Submission | None:
-        values: dict[str, Any] = {}
-        if form is not None:
-            submission = page.check(form, posted, pickers.lookups(session))
-            if not submission.valid:
-                return submission
-            values = submission.values
-        _run(session, name, incident_id, version, values)
-        return None
-
-    def refused(
-        status: int, values: Mapping[str, str], errors: Mapping[str, FieldError], message: str
-    ) -> Response:
-        return _detail(
-            page, incident_id, status, message, posted=values, errors=errors, failed=name
-        )
-
-    return await handle_post(
-        page,
-        posted,
-        save,
-        refused,
-        lambda _: f"{BASE}/{incident_id}?done={name}",
-        field_errors=_field_errors,
+    url = f"{BASE}/{incident_id}"
+    return await post_action(
+        request, page, incident_id, name, form, _run, _detail, url, field_errors=_field_errors
     )
 
 

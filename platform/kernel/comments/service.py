@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.actors import Actor
@@ -57,8 +58,13 @@ def sees_internal(actor: Actor) -> bool:
 def comments_of(ref: RecordRef, actor: Actor) -> Select[Any]:
     """The record's comments the actor may see (tombstones included), in no order; the
     caller has checked that the actor may see the record."""
-    statement = select(Comment).where(Comment.target_kind == ref.kind, Comment.target_id == ref.id)
-    if not sees_internal(actor):
+    return _seen_comments(ref.kind, ref.id, sees_internal(actor))
+
+
+def _seen_comments(kind: Any, record_id: Any, internal: bool) -> Select[Any]:
+    """`comments_of` for a record given as values or as bound parameters."""
+    statement = select(Comment).where(Comment.target_kind == kind, Comment.target_id == record_id)
+    if not internal:
         statement = statement.where(Comment.internal.is_(False))
     return statement
 
@@ -181,16 +187,28 @@ def timeline_entries(
     queries whatever their number; none for a record the actor may not see."""
     if ref.kind not in kernel.record_kinds or not kernel.record_kinds.exists(session, ref, actor):
         return []
-    statement = comments_of(ref, actor)
+    statement = _timeline_statement(sees_internal(actor), before is not None, limit)
+    bound: dict[str, Any] = {"kind": ref.kind, "record_id": ref.id}
     if before is not None:
-        statement = statement.where(Comment.created_at < before)
-    rows: Sequence[Any] = session.execute(
+        bound["before"] = before
+    rows: Sequence[Any] = session.execute(statement, bound).all()
+    return [entry_of(comment, author, actor) for comment, author in rows]
+
+
+@lru_cache(maxsize=64)
+def _timeline_statement(internal: bool, before: bool, limit: int) -> Select[Any]:
+    """The newest comments of a record with their authors' names, built once per shape (a
+    record page reads them on every view); the record, and the time with `before`, are
+    bound as it runs."""
+    statement = _seen_comments(bindparam("kind"), bindparam("record_id"), internal)
+    if before:
+        statement = statement.where(Comment.created_at < bindparam("before"))
+    return (
         statement.add_columns(User.name)
         .outerjoin(User, User.id == Comment.author_id)
         .order_by(Comment.created_at.desc(), Comment.id.desc())
         .limit(limit)
-    ).all()
-    return [entry_of(comment, author, actor) for comment, author in rows]
+    )
 
 
 def entry_of(comment: Comment, author: str | None, actor: Actor) -> TimelineEntry:

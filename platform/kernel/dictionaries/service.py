@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.access.fields import check_write, written_fields
@@ -105,15 +105,19 @@ def item_code(session: Session, dictionary: str, item_id: int | None) -> str | N
     )
 
 
+# An item's labels by codes, built once: record pages name their coded fields with it.
+_ITEM_LABELS = (
+    select(DictionaryItem.labels)
+    .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
+    .where(Dictionary.code == bindparam("dictionary"), DictionaryItem.code == bindparam("code"))
+)
+
+
 def item_label(session: Session, dictionary: str, code: str | None, locale: str) -> str | None:
     """The label of `code` in `dictionary` in `locale` (the code itself when it has none)."""
     if not code:
         return None
-    labels = session.scalar(
-        select(DictionaryItem.labels)
-        .join(Dictionary, Dictionary.id == DictionaryItem.dictionary_id)
-        .where(Dictionary.code == dictionary, DictionaryItem.code == code)
-    )
+    labels = session.scalar(_ITEM_LABELS, {"dictionary": dictionary, "code": code})
     return pick_label(labels or {}, locale, code)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -253,6 +253,25 @@ def _record(session: Session, actor: Actor, action: str, link: RecordLink) -> No
 # --- reading --------------------------------------------------------------------------
 
 
+# A record's links in both directions, built once: record pages read them on every view.
+_LINKS_OF = (
+    select(RecordLink)
+    .where(
+        or_(
+            and_(
+                RecordLink.source_kind == bindparam("kind"),
+                RecordLink.source_id == bindparam("record_id"),
+            ),
+            and_(
+                RecordLink.target_kind == bindparam("kind"),
+                RecordLink.target_id == bindparam("record_id"),
+            ),
+        )
+    )
+    .order_by(RecordLink.created_at, RecordLink.id)
+)
+
+
 def links_of(session: Session, ref: RecordRef, actor: Actor | None = None) -> list[LinkView]:
     """The links of `ref` in both directions, each with the other record described for
     `actor`; links to records the actor may not see (or whose module is gone) are left out.
@@ -264,18 +283,7 @@ def links_of(session: Session, ref: RecordRef, actor: Actor | None = None) -> li
     actor = _actor(session, actor)
     kinds = _kernel(session).record_kinds
     _require_visible(session, kinds, actor, {"record": ref})
-    links = list(
-        session.scalars(
-            select(RecordLink)
-            .where(
-                or_(
-                    and_(RecordLink.source_kind == ref.kind, RecordLink.source_id == ref.id),
-                    and_(RecordLink.target_kind == ref.kind, RecordLink.target_id == ref.id),
-                )
-            )
-            .order_by(RecordLink.created_at, RecordLink.id)
-        )
-    )
+    links = list(session.scalars(_LINKS_OF, {"kind": ref.kind, "record_id": ref.id}))
     hidden = hidden_relations(kinds, actor)
     links = [link for link in links if (link.source_kind, link.relation) not in hidden]
     others = {link.id: (link.target if link.source == ref else link.source) for link in links}

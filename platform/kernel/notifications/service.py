@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from openitsm.kernel.access import require
@@ -483,19 +483,21 @@ def inbox_statement(user_id: int, unread_only: bool = False) -> Any:
     return statement
 
 
-def unread_count(session: Session, user_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(
-                Notification.user_id == user_id,
-                Notification.in_app.is_(True),
-                Notification.read_at.is_(None),
-            )
-        )
-        or 0
+# Built once: every page's bell counts with it, and building a statement costs more than
+# running this one.
+_UNREAD = (
+    select(func.count())
+    .select_from(Notification)
+    .where(
+        Notification.user_id == bindparam("user_id"),
+        Notification.in_app.is_(True),
+        Notification.read_at.is_(None),
     )
+)
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    return int(session.scalar(_UNREAD, {"user_id": user_id}) or 0)
 
 
 def inbox(

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from starlette.testclient import TestClient
 
 from openitsm.kernel.access.fields import set_field_rule
+from openitsm.kernel.access.scope import set_role_scope
 from openitsm.kernel.comments.service import add_comment
 from openitsm.kernel.db import count_statements
 from openitsm.kernel.dictionaries.models import Dictionary, DictionaryItem
+from openitsm.kernel.notifications.service import notify, unread_count
+from openitsm.kernel.organisation import service as organisation
 from openitsm.kernel.references import RecordRef
 from openitsm.plugins.incident import service
 from openitsm.plugins.incident.models import Incident
+from openitsm.plugins.incident.notifications import SLA_WARNING
 from openitsm.web import testing as web_testing
 
 from .conftest import PASSWORD, World
@@ -181,3 +185,47 @@ def test_the_workbench_widget_counts_open_incidents_by_level(world: World) -> No
     assert "Open incidents by level" in page
     assert 'href="/incidents?open=1&amp;level=p1"' in page
     assert signed_in(world, "plain").get("/").status_code == 200
+
+
+def test_the_detail_page_follows_a_change_of_the_viewers_scope_at_once(world: World) -> None:
+    """The page's statements are kept per viewer, never past a change of what they see."""
+    ops, desk = world.departments["ops"], world.departments["desk"]
+    theirs, other = world.create(group_id=ops), world.create(group_id=desk)
+    client = signed_in(world, "engineer")
+    assert client.get(f"/incidents/{theirs.id}").status_code == 200
+    assert client.get(f"/incidents/{other.id}").status_code == 404
+    with world.kernel.session() as session:  # the engineer moves to the service desk
+        user = organisation.get_user(session, world.users["engineer"])
+        organisation.update_user(session, user.id, user.version, {"department_id": desk})
+    assert client.get(f"/incidents/{theirs.id}").status_code == 404
+    assert client.get(f"/incidents/{other.id}").status_code == 200
+    with world.kernel.session() as session:  # and their role comes to see every incident
+        set_role_scope(session, world.roles["second_line_engineer"], "incident", "all")
+    assert client.get(f"/incidents/{theirs.id}").status_code == 200
+
+
+def test_the_detail_page_reads_in_one_transaction_with_the_bell(world: World) -> None:
+    engineer = world.users["engineer"]
+    incident = world.create(group_id=world.departments["ops"], assignee_id=engineer)
+    with world.kernel.session() as session:
+        for target in ("response", "resolution"):
+            values = {"target": target, "due_at": None}
+            ref = RecordRef("incident", incident.id)
+            notify(session, SLA_WARNING, [engineer], record=ref, values=values)
+    with world.kernel.session() as session:
+        unread = unread_count(session, engineer)
+    assert unread == 2
+    client = signed_in(world, "engineer")
+    client.get(f"/incidents/{incident.id}")
+    begun: list[object] = []
+
+    def begin(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(world.kernel.engine, "begin", begin)
+    try:
+        html = client.get(f"/incidents/{incident.id}").text
+    finally:
+        event.remove(world.kernel.engine, "begin", begin)
+    assert f'data-unread="{unread}"' in html
+    assert len(begun) == 1
