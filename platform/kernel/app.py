@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from openitsm.kernel.actors import Actor
 from openitsm.kernel.db import Base, UnitOfWork, create_engine_for
+from openitsm.kernel.db.checkpoint import WalCheckpointer
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.graphql.contribution import GraphQLContribution
 from openitsm.kernel.graphql.schema import build_schema
@@ -211,9 +212,11 @@ class Kernel:
             # the collector's sight, so full collections stop re-walking them under load.
             gc.collect()
             gc.freeze()
+            checkpointer = WalCheckpointer(self.engine).start()
             try:
                 yield
             finally:
+                checkpointer.stop()
                 self.hook.on_shutdown(kernel=self)
 
         app = Starlette(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 from openitsm.kernel.db.base import utcnow
 from openitsm.kernel.db.session import after_commit
@@ -74,21 +75,37 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _audited_columns(mapper: Mapper[Any]) -> tuple[tuple[str, bool, bool], ...]:
+    """(key, holds custom fields, secret) of each column a model's history records; worked
+    out once per model rather than for every object of every flush."""
+    audited = []
+    for column_attr in mapper.column_attrs:
+        column = column_attr.columns[0]
+        if (
+            column_attr.key in NOT_AUDITED
+            or column.primary_key
+            or column.info.get("audit") is False
+        ):
+            continue
+        info = column.info
+        audited.append((column_attr.key, bool(info.get("custom_fields")), bool(info.get("secret"))))
+    return tuple(audited)
+
+
 def _changes(obj: Any, action: str) -> list[FieldChangeData]:
     state = inspect(obj)
     changes = []
-    for column_attr in state.mapper.column_attrs:
-        key = column_attr.key
-        column = column_attr.columns[0]
-        if key in NOT_AUDITED or column.primary_key or column.info.get("audit") is False:
-            continue
-        history = state.attrs[key].history
+    values = state.dict
+    for key, custom, secret in _audited_columns(state.mapper):
         if action == "create":
-            new = getattr(obj, key)
+            # A new object has no history to compare: what it holds is what changed.
+            new = values[key] if key in values else getattr(obj, key)  # server defaults
             if new is None:
                 continue
             old = None
         elif action == "delete":
+            history = state.attrs[key].history
             old = (
                 history.unchanged[0]
                 if history.unchanged
@@ -98,16 +115,17 @@ def _changes(obj: Any, action: str) -> list[FieldChangeData]:
                 continue
             new = None
         else:
+            history = state.attrs[key].history
             if not history.has_changes():
                 continue
             old = history.deleted[0] if history.deleted else None
             new = history.added[0] if history.added else None
             if old == new:
                 continue
-        if column.info.get("custom_fields"):
+        if custom:
             changes.extend(_custom_changes(old, new))
             continue
-        if column.info.get("secret"):
+        if secret:
             old, new = (
                 (REDACTED if old is not None else None),
                 (REDACTED if new is not None else None),

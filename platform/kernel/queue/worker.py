@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from openitsm.kernel.db.checkpoint import WalCheckpointer
 from openitsm.kernel.errors import ConfigurationError
 from openitsm.kernel.queue.outbox import start_relay
 
@@ -41,8 +42,10 @@ def run_worker(kernel: Kernel, workers: int | None = None) -> None:
     )
     kernel.hook.on_startup(kernel=kernel)
     stop_relay = start_relay(kernel)  # events the web processes' transactions wrote
+    checkpointer = WalCheckpointer(kernel.engine).start()
     try:
         consumer.run()
     finally:
+        checkpointer.stop()
         stop_relay()
         kernel.hook.on_shutdown(kernel=kernel)

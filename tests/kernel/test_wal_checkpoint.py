@@ -1,0 +1,82 @@
+"""The WAL checkpointer a server process runs: pages reach the database file from its
+thread, while commits no longer checkpoint until the backstop."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from openitsm.kernel.db import create_engine_for
+from openitsm.kernel.db.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+
+
+def _rows_in_database_file(path: Path) -> int:
+    """Rows as the main file holds them, ignoring the write-ahead log."""
+    connection = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return int(connection.execute("SELECT count(*) FROM note").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def _write(engine: Engine, count: int) -> None:
+    with engine.begin() as connection:
+        for n in range(count):
+            connection.exec_driver_sql("INSERT INTO note (body) VALUES (?)", (f"note {n}",))
+
+
+def test_written_pages_reach_the_database_file_from_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "site.db"
+    engine = create_engine_for(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)")
+    with engine.connect() as connection:  # the table itself reaches the file
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpointer = WalCheckpointer(engine, interval=0.05).start()
+    try:
+        with engine.connect() as connection:
+            setting = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert setting == BACKSTOP_PAGES
+        _write(engine, 50)
+        deadline = time.monotonic() + 10
+        while _rows_in_database_file(path) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _rows_in_database_file(path) == 50
+        assert checkpointer.checkpoints > 0
+    finally:
+        checkpointer.stop()
+        engine.dispose()
+
+
+def test_without_it_the_pages_wait_in_the_log_until_the_backstop(tmp_path: Path) -> None:
+    """The same writes with the backstop set and no thread stay in the log: the thread above
+    is what moved them."""
+    path = tmp_path / "site.db"
+    engine = create_engine_for(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpointer = WalCheckpointer(engine, interval=3600).start()
+    try:
+        _write(engine, 50)
+        time.sleep(0.3)
+        assert _rows_in_database_file(path) == 0
+    finally:
+        checkpointer.stop()
+    engine.dispose()  # stopped: new connections checkpoint as SQLite does
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    engine.dispose()
+
+
+def test_only_a_sqlite_file_gets_one(tmp_path: Path) -> None:
+    for url in ("sqlite://", "postgresql+psycopg://nobody@127.0.0.1:1/none"):
+        engine = create_engine_for(url)
+        checkpointer = WalCheckpointer(engine).start()
+        assert checkpointer._thread is None
+        checkpointer.stop()
+        engine.dispose()
