@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, Integer, MetaData, String, select
+from sqlalchemy import DateTime, Integer, MetaData, String, event, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from openitsm.kernel.db import create_engine_for
@@ -41,7 +41,7 @@ class Probe(ProbeBase):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     name: Mapped[str] = mapped_column(String(20))
 
 
@@ -95,6 +95,7 @@ ORDERINGS = {
     "nullable desc": [("rank", True)],
     "mixed rank asc, at desc": [("rank", False), ("at", True)],
     "mixed name desc, rank asc": [("name", True), ("rank", False)],
+    "mixed rank desc, name asc": [("rank", True), ("name", False)],
 }
 
 
@@ -152,6 +153,39 @@ def test_walking_every_page_matches_python_sort(session: Session, ordering: str)
     assert pages[0].page_info.has_next_page is False
     assert all(p.page_info.has_previous_page for p in pages[:-1])
     assert all(p.page_info.has_next_page for p in pages[1:])
+
+
+@pytest.mark.parametrize("direction", ["after", "before"])
+def test_a_later_page_starts_where_the_index_is_at_its_cursor(
+    session: Session, direction: str
+) -> None:
+    """The page after (or before) a cursor seeks to the cursor's value in the index of the
+    first sort key instead of reading every row before it: the plan searches a range."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite's plans name the index range; PostgreSQL's depend on its statistics")
+    keys = keys_for(ORDERINGS["datetime desc"])
+    middle = page(session, keys, first=150)
+    cursor = middle.page_info.end_cursor
+    request = (
+        {"first": 20, "after": cursor} if direction == "after" else {"last": 20, "before": cursor}
+    )
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page(session, keys, **request)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    statement, parameters = next((s, p) for s, p in sent if s.lstrip().startswith("SELECT"))
+    raw = session.connection().connection.driver_connection
+    plan = " ".join(
+        str(row[-1]) for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+    )
+    assert "ix_paging_probe_at (at<?)" in plan or "ix_paging_probe_at (at>?)" in plan, plan
 
 
 def test_after_and_before_together_give_the_rows_between(session: Session) -> None:
