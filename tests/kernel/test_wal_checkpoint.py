@@ -73,6 +73,39 @@ def test_without_it_the_pages_wait_in_the_log_until_the_backstop(tmp_path: Path)
     engine.dispose()
 
 
+def test_it_runs_again_when_started_after_a_stop(tmp_path: Path) -> None:
+    path = tmp_path / "site.db"
+    engine = create_engine_for(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpointer = WalCheckpointer(engine, interval=0.05)
+    checkpointer.start().stop()
+    checkpointer.start()
+    try:
+        _write(engine, 10)
+        deadline = time.monotonic() + 10
+        while _rows_in_database_file(path) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _rows_in_database_file(path) == 10
+    finally:
+        checkpointer.stop()
+        engine.dispose()
+
+
+def test_two_on_one_engine_each_remove_their_own_listener(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'site.db'}")
+    first = WalCheckpointer(engine, interval=3600).start()
+    second = WalCheckpointer(engine, interval=3600).start()
+    first.stop()
+    engine.dispose()
+    with engine.connect() as connection:  # the second's backstop still applies
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
+    second.stop()
+    engine.dispose()
+
+
 def test_only_a_sqlite_file_gets_one(tmp_path: Path) -> None:
     for url in ("sqlite://", "postgresql+psycopg://nobody@127.0.0.1:1/none"):
         engine = create_engine_for(url)

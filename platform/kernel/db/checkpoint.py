@@ -37,26 +37,28 @@ class WalCheckpointer:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
-        # Its own listener, so two checkpointers on one engine (two apps of one kernel)
-        # each add and remove theirs.
-        def backstop(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-
-        self._backstop = backstop
-
     @staticmethod
     def applies_to(engine: Engine) -> bool:
         database = engine.url.database
         return is_sqlite(engine) and bool(database) and database != ":memory:"
 
+    def _backstop(self, dbapi_connection: Any, _record: Any) -> None:
+        # A method, so two checkpointers on one engine (two apps of one kernel) each add
+        # and remove a listener of their own.
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
     def start(self) -> WalCheckpointer:
         if self._thread is not None or not self.applies_to(self.engine):
             return self
+        self._stopped.clear()  # started again after a stop
         event.listen(self.engine, "connect", self._backstop)
         # Pooled connections opened before now still checkpoint at 1,000 pages.
         self.engine.dispose()
+        # Its own connection, opened here rather than in the thread: opening runs the
+        # engine's connect listeners, which another checkpointer may be changing meanwhile.
+        connection = self.engine.raw_connection()
         self._thread = threading.Thread(
-            target=self._run, name="openitsm-wal-checkpoint", daemon=True
+            target=self._run, args=(connection,), name="openitsm-wal-checkpoint", daemon=True
         )
         self._thread.start()
         return self
@@ -69,9 +71,7 @@ class WalCheckpointer:
         self._thread = None
         event.remove(self.engine, "connect", self._backstop)
 
-    def _run(self) -> None:
-        # A dedicated DB-API connection: the pool's stay free for requests.
-        connection = self.engine.raw_connection()
+    def _run(self, connection: Any) -> None:
         try:
             while not self._stopped.wait(self.interval):
                 try:
